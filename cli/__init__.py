@@ -1,0 +1,1 @@
+"""The ``hwkeras`` command-line application (installed as ``hwkeras.cli``)."""

@@ -1,0 +1,106 @@
+"""Plumbing shared by CHyVAE and the baselines: encoder, decoder, metrics, train/test steps.
+
+A subclass supplies ``build_head()`` (features -> posterior parameters) and
+``compute_terms(x, training, noise)`` returning per-example tensors, at least ``loss``,
+``reconstruction`` and ``elbo`` plus its own regulariser terms named in ``term_names``.
+"""
+
+import keras
+from keras import ops
+
+from hwkeras.layers import build_decoder, build_encoder, validate_image_shape
+
+
+def bernoulli_nll(x, logits):
+    """-log p(x | logits) summed over pixels, per example: the stable sigmoid cross-entropy."""
+    per_pixel = ops.relu(logits) - logits * x + ops.log1p(ops.exp(-ops.abs(logits)))
+    return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
+
+
+class LatentVariableModel(keras.Model):
+    #: Names of the tracked per-example terms besides ``loss``; subclasses extend it.
+    term_names = ("reconstruction", "elbo")
+
+    def __init__(self, latent_dim=10, image_shape=(64, 64, 1), hidden_units=128, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        latent_dim = int(latent_dim)
+        if latent_dim < 1:
+            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}")
+        self.latent_dim = latent_dim
+        self.image_shape = validate_image_shape(image_shape)
+        self.hidden_units = int(hidden_units)
+        self.seed = seed
+        self.encoder_body = build_encoder(self.image_shape, self.hidden_units)
+        self.decoder = build_decoder(self.image_shape, latent_dim, self.hidden_units)
+        self.head = self.build_head()
+        self.head.build((None, self.hidden_units))
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.trackers = {
+            name: keras.metrics.Mean(name=name) for name in ("loss",) + tuple(self.term_names)
+        }
+        self.built = True
+
+    # -- subclass hooks ---------------------------------------------------------------
+    def build_head(self):
+        raise NotImplementedError
+
+    def compute_terms(self, x, training=False, noise=None):
+        raise NotImplementedError
+
+    # -- public API ----------------------------------------------------------------------
+    def encode(self, x, training=False):
+        """Images (B, H, W, C) in [0, 1] -> posterior parameters, the mean first."""
+        return self.head(self.encoder_body(x, training=training), training=training)
+
+    def decode_logits(self, z, training=False):
+        return self.decoder(z, training=training)
+
+    def decode(self, z, training=False):
+        """Latents (B, p) -> pixel probabilities (B, H, W, C)."""
+        return ops.sigmoid(self.decode_logits(z, training=training))
+
+    def call(self, x, training=False):
+        """Reconstruction from the posterior mean (deterministic)."""
+        return self.decode(self.encode(x, training=training)[0], training=training)
+
+    # -- training ------------------------------------------------------------------------
+    def images_from_batch(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if isinstance(x, (tuple, list)):
+            x = x[0]
+        x = ops.convert_to_tensor(x)
+        if tuple(x.shape[1:]) != self.image_shape:
+            raise ValueError(
+                f"images have shape {tuple(x.shape[1:])} but the model expects {self.image_shape}; "
+                f"resize the images or build the model with image_shape={tuple(x.shape[1:])}"
+            )
+        return ops.cast(x, "float32")
+
+    def train_step(self, data):
+        from hwkeras import training
+
+        return training.train_step(self, data)
+
+    def test_step(self, data):
+        return self.update_trackers(self.compute_terms(self.images_from_batch(data), training=False))
+
+    def update_trackers(self, terms):
+        for name, tracker in self.trackers.items():
+            tracker.update_state(terms[name])
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def standard_normal(self, shape, noise=None):
+        return keras.random.normal(shape, seed=self.seed_generator) if noise is None else noise
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "latent_dim": self.latent_dim,
+            "image_shape": list(self.image_shape),
+            "hidden_units": self.hidden_units,
+            "seed": self.seed,
+        }

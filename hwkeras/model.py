@@ -1,0 +1,105 @@
+"""CHyVAE (Ansari & Soh, AAAI 2019): a VAE whose prior covariance has an inverse-Wishart hyperprior.
+
+    Sigma ~ IW(Psi, nu),  z | Sigma ~ N(0, Sigma),  x | z ~ Bernoulli(sigmoid(decoder(z)))
+
+The encoder gives a full-covariance posterior N(mu, S). The loss is the negative three-term ELBO
+(``reconstruction + kl_latent + kl_hyperprior``, see ``hwkeras.priors``), where the
+covariance's conjugate posterior IW(Psi + z~ z~^T, nu + 1) is evaluated at a second
+reparameterised sample z~ (drawn separately from the decoder's, as in the original code).
+"""
+
+import warnings
+
+import numpy as np
+import keras
+from keras import ops
+
+from hwkeras import priors
+from hwkeras.base import LatentVariableModel, bernoulli_nll
+from hwkeras.layers import CholeskyGaussianHead, InverseWishartSampler
+from hwkeras.layers.inverse_wishart import validate_nu_psi
+
+DEFAULT_NU = 200.0
+
+
+@keras.saving.register_keras_serializable(package="hwkeras")
+class HyperpriorVAE(LatentVariableModel):
+    """CHyVAE as a ``keras.Model``: ``compile(optimizer=...)`` then ``fit(images)``.
+
+    Args:
+        latent_dim: p, the number of latent dimensions.
+        nu: degrees of freedom of the inverse-Wishart hyperprior; must exceed p - 1
+            (its mean exists only for nu > p + 1). Larger nu pulls Sigma towards Sigma0.
+        psi: the (p, p) scale matrix Psi; default ``max(nu - p - 1, 1) * I`` so E[Sigma] = I.
+        image_shape: (height, width, channels), sides multiples of 16, 1 or 3 channels.
+        hidden_units: width of the dense layer after the convolutions (128 or 256 in the paper).
+        seed: seed of the model's sampling noise.
+    """
+
+    term_names = ("reconstruction", "kl_latent", "kl_hyperprior", "elbo")
+
+    def __init__(self, latent_dim=10, nu=DEFAULT_NU, psi=None, image_shape=(64, 64, 1),
+                 hidden_units=128, seed=None, **kwargs):
+        latent_dim = int(latent_dim)
+        if psi is None:
+            if not float(nu) > latent_dim - 1:
+                validate_nu_psi(nu, np.eye(latent_dim))  # raises the one-line error
+            psi = priors.prior_scale(float(nu), latent_dim)
+        self.nu, self.psi = validate_nu_psi(nu, psi)
+        if self.psi.shape[0] != latent_dim:
+            raise ValueError(f"Psi is {self.psi.shape[0]}x{self.psi.shape[0]} but latent_dim is {latent_dim}")
+        if self.nu <= latent_dim + 1:
+            warnings.warn(
+                f"nu={self.nu:g} <= latent_dim + 1 = {latent_dim + 1}: the inverse-Wishart mean is "
+                "undefined and the default Psi is clamped to I; use nu > latent_dim + 1",
+                stacklevel=2,
+            )
+        super().__init__(latent_dim=latent_dim, image_shape=image_shape, hidden_units=hidden_units,
+                         seed=seed, **kwargs)
+        self.hyperprior = InverseWishartSampler(self.psi, self.nu, seed=seed, name="hyperprior")
+
+    def build_head(self):
+        return CholeskyGaussianHead(self.latent_dim, name="posterior")
+
+    def compute_terms(self, x, training=False, noise=None):
+        """Per-example loss terms. ``noise`` = (eps, eps_tilde), each (B, p), fixes the draws."""
+        mean, scale_tril = self.encode(x, training=training)
+        eps, eps_tilde = noise if noise is not None else (None, None)
+        shape = ops.shape(mean)
+        z = mean + ops.einsum("bij,bj->bi", scale_tril, self.standard_normal(shape, eps))
+        z_tilde = mean + ops.einsum("bij,bj->bi", scale_tril, self.standard_normal(shape, eps_tilde))
+        reconstruction = bernoulli_nll(x, self.decode_logits(z, training=training))
+        psi = ops.convert_to_tensor(self.psi, dtype="float32")
+        kl_latent = priors.kl_latent(mean, scale_tril, z_tilde, psi, self.nu)
+        kl_hyperprior = priors.kl_hyperprior(z_tilde, psi, self.nu)
+        loss = reconstruction + kl_latent + kl_hyperprior
+        return {
+            "loss": loss,
+            "reconstruction": reconstruction,
+            "kl_latent": kl_latent,
+            "kl_hyperprior": kl_hyperprior,
+            "elbo": -loss,
+        }
+
+    def sample_latents(self, num_samples, nu=None):
+        """z ~ N(0, Sigma) with Sigma ~ IW(Psi, nu), one Sigma per sample.
+
+        A ``nu`` other than the model's rescales Psi by max(nu-p-1,1)/max(nu0-p-1,1) so E[Sigma]
+        stays the same and only the concentration around it changes.
+        """
+        p = self.latent_dim
+        if nu is None:
+            sigma = self.hyperprior.sample(num_samples)
+        else:
+            validate_nu_psi(nu, self.psi)
+            factor = max(float(nu) - p - 1, 1.0) / max(self.nu - p - 1, 1.0)
+            sigma = factor * self.hyperprior.sample(num_samples, nu=float(nu))
+        eps = keras.random.normal((num_samples, p), seed=self.seed_generator)
+        return ops.einsum("bij,bj->bi", ops.cholesky(sigma), eps)
+
+    def sample(self, num_samples, nu=None):
+        """New images from the generative model: Sigma, then z, then decoder probabilities."""
+        return self.decode(self.sample_latents(num_samples, nu=nu))
+
+    def get_config(self):
+        return {**super().get_config(), "nu": self.nu, "psi": self.psi.tolist()}

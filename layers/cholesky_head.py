@@ -1,0 +1,83 @@
+"""Encoder heads: features -> parameters of the Gaussian posterior q(z|x)."""
+
+import numpy as np
+import keras
+from keras import ops
+
+# The original code adds 1e-4 to the softplus diagonal and 1e-4 I to the covariance so that
+# log|S| and S^-1 stay finite early in training.
+DIAGONAL_OFFSET = 1e-4
+COVARIANCE_JITTER = 1e-4
+
+
+@keras.saving.register_keras_serializable(package="hwkeras")
+class CholeskyGaussianHead(keras.layers.Layer):
+    """Full-covariance Gaussian head of CHyVAE.
+
+    A dense layer gives the mean (p values) and the p(p+1)/2 entries of a lower-triangular
+    ``L`` whose diagonal is ``softplus(.) + 1e-4``. The posterior covariance is
+    ``S = L L^T + 1e-4 I`` and the layer returns ``(mean, scale_tril)`` with
+    ``scale_tril = cholesky(S)``, the exact Cholesky factor of ``S``: ``z = mean + scale_tril @ eps``.
+    """
+
+    def __init__(self, latent_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.latent_dim = int(latent_dim)
+        p = self.latent_dim
+        self.dense = keras.layers.Dense(p + p * (p + 1) // 2, name="dense")
+        # Gather map from the packed vector (with a leading zero slot) to a p x p lower triangle.
+        rows, cols = np.tril_indices(p)
+        index = np.zeros((p, p), dtype="int32")
+        index[rows, cols] = np.arange(1, len(rows) + 1)
+        self._tril_index = index.reshape(-1)
+        self._diag_mask = np.eye(p, dtype="float32")
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+
+    def lower_factor(self, packed):
+        """The packed vector (B, p(p+1)/2) -> L (B, p, p) with a softplus diagonal."""
+        p = self.latent_dim
+        padded = ops.pad(packed, [[0, 0], [1, 0]])
+        full = ops.reshape(ops.take(padded, self._tril_index, axis=1), (-1, p, p))
+        diag = ops.softplus(full) + DIAGONAL_OFFSET
+        return full * (1.0 - self._diag_mask) + diag * self._diag_mask
+
+    def call(self, features):
+        p = self.latent_dim
+        out = self.dense(features)
+        mean = out[:, :p]
+        lower = self.lower_factor(out[:, p:])
+        covariance = ops.matmul(lower, ops.swapaxes(lower, -1, -2)) + COVARIANCE_JITTER * ops.eye(p)
+        return mean, ops.cholesky(covariance)
+
+    def compute_output_shape(self, input_shape):
+        b = input_shape[0]
+        return (b, self.latent_dim), (b, self.latent_dim, self.latent_dim)
+
+    def get_config(self):
+        return {**super().get_config(), "latent_dim": self.latent_dim}
+
+
+@keras.saving.register_keras_serializable(package="hwkeras")
+class DiagonalGaussianHead(keras.layers.Layer):
+    """Diagonal Gaussian head of the baselines: features -> (mean, log_variance)."""
+
+    def __init__(self, latent_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.latent_dim = int(latent_dim)
+        self.dense = keras.layers.Dense(2 * self.latent_dim, name="dense")
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+
+    def call(self, features):
+        out = self.dense(features)
+        return out[:, : self.latent_dim], out[:, self.latent_dim :]
+
+    def compute_output_shape(self, input_shape):
+        b = input_shape[0]
+        return (b, self.latent_dim), (b, self.latent_dim)
+
+    def get_config(self):
+        return {**super().get_config(), "latent_dim": self.latent_dim}

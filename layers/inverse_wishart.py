@@ -1,0 +1,104 @@
+"""Draws covariance matrices from the inverse-Wishart hyperprior IW(Psi, nu).
+
+Bartlett decomposition: W = L A A^T L^T ~ Wishart(Psi^-1, nu) with L = chol(Psi^-1), A lower
+triangular, A_ii = sqrt(chi2(nu - i + 1)) (i = 1..p), A_ij ~ N(0, 1) below the diagonal;
+then Sigma = W^-1 ~ IW(Psi, nu). On the TensorFlow backend TFP's ``WishartTriL`` does exactly
+this; on the other backends ``bartlett_inverse_wishart`` does it in keras.ops.
+"""
+
+import numpy as np
+import keras
+from keras import ops
+
+
+def validate_nu_psi(nu, psi):
+    """Checks (nu, Psi) define an inverse-Wishart; returns Psi as float64 (p, p)."""
+    psi = np.asarray(psi, dtype="float64")
+    if psi.ndim != 2 or psi.shape[0] != psi.shape[1]:
+        raise ValueError(f"Psi must be a square (p, p) matrix, got shape {psi.shape}")
+    p = psi.shape[0]
+    if not np.allclose(psi, psi.T, rtol=1e-6, atol=1e-8):
+        raise ValueError("Psi must be symmetric; pass (Psi + Psi.T) / 2")
+    if not np.all(np.isfinite(psi)) or np.linalg.eigvalsh(psi).min() <= 0:
+        raise ValueError("Psi must be positive definite (all eigenvalues > 0); e.g. use a multiple of the identity")
+    nu = float(nu)
+    if not nu > p - 1:
+        raise ValueError(
+            f"nu={nu:g} must exceed latent_dim - 1 = {p - 1} for IW(Psi, nu) to exist; "
+            f"use nu > {p + 1} (e.g. {max(200, p + 2)})"
+        )
+    return nu, psi
+
+
+def bartlett_inverse_wishart(num_samples, psi, nu, seed=None):
+    """Sigma ~ IW(Psi, nu) by the Bartlett decomposition in keras.ops (any backend).
+
+    ``psi`` is a (p, p) array, ``nu`` a float, ``seed`` a keras seed or SeedGenerator.
+    """
+    psi = np.asarray(psi, dtype="float64")
+    p = psi.shape[0]
+    chol_psi_inv = ops.convert_to_tensor(np.linalg.cholesky(np.linalg.inv(psi)), "float32")
+    seeds = seed if isinstance(seed, keras.random.SeedGenerator) else keras.random.SeedGenerator(seed)
+    # chi2(k) = 2 Gamma(k/2, 1); degrees of freedom nu, nu - 1, ..., nu - p + 1 down the diagonal.
+    dof = nu - ops.arange(p, dtype="float32")
+    chi2 = 2.0 * _gamma((num_samples, p), dof / 2.0, seeds)
+    normal = keras.random.normal((num_samples, p, p), seed=seeds)
+    a = ops.tril(normal, k=-1) + ops.eye(p) * ops.expand_dims(ops.sqrt(chi2), -1)
+    la = ops.matmul(chol_psi_inv, a)
+    # Sigma = (L A A^T L^T)^-1 = (L A)^-T (L A)^-1
+    la_inv = ops.solve_triangular(la, ops.broadcast_to(ops.eye(p), ops.shape(la)), lower=True)
+    return ops.matmul(ops.swapaxes(la_inv, -1, -2), la_inv)
+
+
+def _gamma(shape, alpha, seed):
+    """Gamma(alpha, 1) draws with a per-column shape parameter alpha (p,)."""
+    columns = [
+        keras.random.gamma((shape[0],), alpha=alpha[i], seed=seed) for i in range(shape[1])
+    ]
+    return ops.stack(columns, axis=1)
+
+
+@keras.saving.register_keras_serializable(package="hwkeras")
+class InverseWishartSampler(keras.layers.Layer):
+    """Layer drawing covariance matrices from IW(Psi, nu).
+
+    ``sampler.sample(num_samples, nu=None)`` (or ``sampler(num_samples=n)``) returns
+    (num_samples, p, p); ``nu`` overrides the degrees of freedom for this call (Psi unchanged).
+    """
+
+    def __init__(self, psi, nu, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.nu, self.psi = validate_nu_psi(nu, psi)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    @property
+    def latent_dim(self):
+        return self.psi.shape[0]
+
+    def call(self, num_samples, nu=None):
+        return self.sample(num_samples, nu=nu)
+
+    def sample(self, num_samples, nu=None):
+        nu = self.nu if nu is None else nu
+        if keras.backend.backend() == "tensorflow":
+            return self._sample_tfp(num_samples, nu)
+        return bartlett_inverse_wishart(num_samples, self.psi, nu, seed=self.seed_generator)
+
+    def _sample_tfp(self, num_samples, nu):
+        import tensorflow as tf
+        import tensorflow_probability as tfp
+
+        scale_tril = tf.constant(np.linalg.cholesky(np.linalg.inv(self.psi)), tf.float32)
+        wishart = tfp.distributions.WishartTriL(
+            df=tf.cast(nu, tf.float32), scale_tril=scale_tril, input_output_cholesky=True
+        )
+        seed = tf.cast(self.seed_generator.next(), tf.int32)
+        chol_w = wishart.sample(num_samples, seed=seed)
+        # Sigma = W^-1 = chol_w^-T chol_w^-1, from the Cholesky factor TFP returns.
+        eye = tf.broadcast_to(tf.eye(self.latent_dim), tf.shape(chol_w))
+        chol_w_inv = tf.linalg.triangular_solve(chol_w, eye, lower=True)
+        return tf.matmul(chol_w_inv, chol_w_inv, transpose_a=True)
+
+    def get_config(self):
+        return {**super().get_config(), "psi": self.psi.tolist(), "nu": self.nu, "seed": self.seed}

@@ -1,0 +1,61 @@
+"""The ``hwkeras`` command line: one-line errors, and a tiny end-to-end ``fit``."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+# The console script installed next to the interpreter running the tests.
+HWKERAS = os.path.join(os.path.dirname(sys.executable), "hwkeras")
+
+
+def run(*args, cwd=None):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([HWKERAS, *args], capture_output=True, text=True, cwd=cwd, env=env)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--nu", "5", "--latent-dim", "10"], "nu=5 must exceed latent_dim - 1 = 9"),
+        (["--psi", "0"], "Psi must be positive definite"),
+        (["--psi", "-2"], "Psi must be positive definite"),
+        (["--image-size", "50"], "renders at 16, 32, 64, 128 or 256 pixels"),
+        (["--dataset", "mnist"], "unknown dataset 'mnist'; choose one of: correlated-ellipses"),
+        (["--steps", "0"], "--steps must be positive"),
+    ],
+)
+def test_bad_input_gives_one_line_error(tmp_path, args, message):
+    result = run("fit", "--output-dir", str(tmp_path / "runs"), "--export-dir", str(tmp_path / "sm"), *args)
+    assert result.returncode == 2, result.stderr
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    assert lines == [lines[0]] and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_fit_writes_the_run_and_exports(tmp_path):
+    result = run(
+        "fit", "--steps", "3", "--batch-size", "4", "--latent-dim", "3", "--nu", "12", "--image-size", "32",
+        "--output-dir", "runs", "--export-dir", "sm", "--run-name", "tiny", cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Training on CPU" in result.stdout or "Training on GPU" in result.stdout
+    run_dir = tmp_path / "runs" / "tiny"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["latent_dim"] == 3 and config["nu"] == 12.0 and config["steps_trained"] == 3
+    assert config["dataset"] == "correlated-ellipses" and config["image_shape"] == [32, 32, 1]
+    assert (run_dir / "model.keras").stat().st_size > 0
+    assert len((run_dir / "history.csv").read_text().splitlines()) == 2  # header + 1 epoch
+    assert any((run_dir / "logs").rglob("events.out.tfevents.*"))
+    traversal = Image.open(run_dir / "traversal.png")
+    assert traversal.size == (10 * 34 + 2, 3 * 34 + 2)  # 10 steps x 3 latents of 32 px, 2 px padding
+    assert Image.open(run_dir / "reconstructions.png").size == (8 * 34 + 2, 2 * 34 + 2)
+    assert (tmp_path / "sm" / "tiny" / "saved_model.pb").exists()
+    assert str(os.path.join("sm", "tiny")) in result.stdout
+    again = run("fit", "--steps", "1", "--output-dir", "runs", "--export-dir", "sm", "--run-name", "tiny", cwd=tmp_path)
+    assert again.returncode == 2 and "already exists" in again.stderr

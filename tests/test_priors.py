@@ -1,0 +1,122 @@
+"""Closed-form hyperprior terms against independent oracles (scipy, Monte Carlo)."""
+
+import numpy as np
+import pytest
+from scipy import special, stats
+
+from hwkeras import priors
+from tests.helpers import random_spd
+
+
+def gaussian_kl(mu, s, sigma):
+    """KL(N(mu, s) || N(0, sigma)) for one mean/covariance and a stack of sigmas."""
+    p = mu.shape[0]
+    sigma_inv = np.linalg.inv(sigma)
+    return 0.5 * (
+        np.einsum("nij,ji->n", sigma_inv, s)
+        + np.einsum("i,nij,j->n", mu, sigma_inv, mu)
+        - p
+        + np.linalg.slogdet(sigma)[1]
+        - np.linalg.slogdet(s)[1]
+    )
+
+
+@pytest.mark.parametrize("p", [1, 2, 5, 10])
+def test_multivariate_lgamma_matches_scipy(p):
+    a = np.array([p / 2.0 + 0.3, 7.5, 100.5])
+    got = np.asarray(priors.multivariate_lgamma(a, p))
+    np.testing.assert_allclose(got, special.multigammaln(a[:, None], p).ravel(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("p", [1, 3, 10])
+def test_multivariate_digamma_is_derivative_of_lgamma(p):
+    a = np.array([p / 2.0 + 0.7, 12.25, 100.5])
+    h = 1e-4
+    numeric = (special.multigammaln(a + h, p) - special.multigammaln(a - h, p)) / (2 * h)
+    got = np.asarray(priors.multivariate_digamma(a, p))
+    np.testing.assert_allclose(got, numeric, rtol=1e-4)
+
+
+def _case(seed, p):
+    rng = np.random.default_rng(seed)
+    nu = p + 2.0 + rng.uniform(0.5, 20.0)
+    psi = random_spd(rng, p, scale=nu - p - 1)
+    mu = rng.normal(size=p)
+    s = random_spd(rng, p, scale=0.3)
+    z = rng.normal(size=p)
+    return rng, nu, psi, mu, s, z
+
+
+@pytest.mark.parametrize("seed,p", [(0, 2), (1, 3), (2, 6), (3, 10)])
+def test_kl_latent_matches_monte_carlo(seed, p):
+    rng, nu, psi, mu, s, z = _case(seed, p)
+    closed = float(
+        np.asarray(
+            priors.kl_latent(
+                mu[None].astype("float32"),
+                np.linalg.cholesky(s)[None].astype("float32"),
+                z[None].astype("float32"),
+                psi.astype("float32"),
+                nu,
+            )
+        )[0]
+    )
+    sigmas = stats.invwishart(df=nu + 1, scale=psi + np.outer(z, z)).rvs(
+        size=40000, random_state=rng
+    )
+    kls = gaussian_kl(mu, s, sigmas)
+    mc, se = kls.mean(), kls.std() / np.sqrt(len(kls))
+    # The tolerance is a few standard errors and far below |closed|, so a dropped
+    # constant, a sign error or a factor of 2 on any term would fail.
+    assert abs(closed - mc) < 5 * se + 1e-3 * abs(mc), (closed, mc, se)
+    assert 5 * se < 0.05 * abs(mc) + 0.05
+
+
+@pytest.mark.parametrize("seed,p", [(4, 2), (5, 4), (6, 7), (7, 10)])
+def test_kl_hyperprior_matches_monte_carlo(seed, p):
+    rng, nu, psi, mu, s, z = _case(seed, p)
+    closed = float(
+        np.asarray(priors.kl_hyperprior(z[None].astype("float32"), psi.astype("float32"), nu))[0]
+    )
+    q = stats.invwishart(df=nu + 1, scale=psi + np.outer(z, z))
+    prior = stats.invwishart(df=nu, scale=psi)
+    sigmas = q.rvs(size=40000, random_state=rng)
+    log_ratio = q.logpdf(np.moveaxis(sigmas, 0, -1)) - prior.logpdf(np.moveaxis(sigmas, 0, -1))
+    mc, se = log_ratio.mean(), log_ratio.std() / np.sqrt(len(log_ratio))
+    assert closed > 0
+    assert abs(closed - mc) < 5 * se + 2e-3 * abs(mc), (closed, mc, se)
+
+
+def test_terms_sum_to_authors_regulariser_plus_constant():
+    """A + B = (nu+1)/2 log|Psi'| - 1/2 log|S| + (nu+1)/2 tr((S + mu mu^T + Psi) Psi'^-1) + c(nu, p, Psi)."""
+    p, nu = 5, 30.0
+    rng = np.random.default_rng(11)
+    psi = random_spd(rng, p, scale=nu - p - 1)
+    b = 16
+    mu = rng.normal(size=(b, p))
+    s = np.stack([random_spd(rng, p, 0.2) for _ in range(b)])
+    z = rng.normal(size=(b, p)) * 2
+    f32 = lambda a: a.astype("float32")  # noqa: E731
+    total = np.asarray(priors.kl_latent(f32(mu), f32(np.linalg.cholesky(s)), f32(z), f32(psi), nu))
+    total = total + np.asarray(priors.kl_hyperprior(f32(z), f32(psi), nu))
+    psi_post = psi + np.einsum("bi,bj->bij", z, z)
+    authors = (
+        (nu + 1) / 2 * np.linalg.slogdet(psi_post)[1]
+        - 0.5 * np.linalg.slogdet(s)[1]
+        + (nu + 1) / 2 * np.einsum("bij,bji->b", s + np.einsum("bi,bj->bij", mu, mu) + psi, np.linalg.inv(psi_post))
+    )
+    nu_post = nu + 1
+    expected_constant = (
+        0.5 * (-p - p * np.log(2) - sum(special.digamma(nu_post / 2 + (1 - j) / 2) for j in range(1, p + 1)))
+        - nu / 2 * np.linalg.slogdet(psi)[1]
+        - nu_post * p / 2
+        + special.multigammaln(nu / 2, p)
+        - special.multigammaln(nu_post / 2, p)
+        + 0.5 * sum(special.digamma(nu_post / 2 + (1 - j) / 2) for j in range(1, p + 1))
+    )
+    np.testing.assert_allclose(total - authors, expected_constant, atol=2e-3 * abs(expected_constant))
+
+
+def test_prior_scale_gives_unit_mean_and_clamps():
+    np.testing.assert_allclose(priors.prior_scale(20.0, 4), 15.0 * np.eye(4))
+    np.testing.assert_allclose(priors.prior_scale(5.0, 4), np.eye(4))
