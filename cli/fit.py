@@ -63,7 +63,6 @@ def run_fit(options, parse_psi):
     import numpy as np
 
     from hwkeras import HyperpriorVAE
-    from hwkeras.data import procedural_batches
     from hwkeras.export import export_saved_model
     from hwkeras.viz import save_reconstruction_grid, save_traversal_grid
 
@@ -104,7 +103,7 @@ def run_fit(options, parse_psi):
 
     model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]))
     model.fit(
-        procedural_batches(dataset, config["batch_size"], seed=config["seed"]),
+        dataset.batches(config["batch_size"], seed=config["seed"]),
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
         callbacks=[

@@ -41,6 +41,16 @@ class GroundTruthData:
     def sample_observations(self, num, random_state):
         return self.sample(num, random_state)[1]
 
+    def batches(self, batch_size, seed=0):
+        """An endless ``tf.data.Dataset`` of float32 image batches for training.
+
+        The default renders ``sample_observations`` batch by batch (procedural datasets);
+        datasets read from disk override it with their own pipeline.
+        """
+        from hwkeras.data.pipeline import procedural_batches
+
+        return procedural_batches(self, batch_size, seed=seed)
+
 
 def as_random_state(random_state):
     """Accepts a ``np.random.RandomState``, a ``np.random.Generator`` or an int seed."""
