@@ -63,6 +63,18 @@ class LatentVariableModel(keras.Model):
         """Reconstruction from the posterior mean (deterministic)."""
         return self.decode(self.encode(x, training=training)[0], training=training)
 
+    def sample_latents(self, num_samples, noise=None, seed=None):
+        """Latents from the prior; N(0, I) unless a subclass has another prior.
+
+        ``noise`` (num_samples, p) fixes the standard-normal draw; ``seed`` is for subclasses whose
+        prior has further randomness (a stateless seed, see ``HyperpriorVAE``).
+        """
+        return self.standard_normal((num_samples, self.latent_dim), noise)
+
+    def sample(self, num_samples):
+        """New images: latents from the prior, then decoder probabilities."""
+        return self.decode(self.sample_latents(num_samples))
+
     # -- training ------------------------------------------------------------------------
     def images_from_batch(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)

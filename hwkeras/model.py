@@ -81,20 +81,26 @@ class HyperpriorVAE(LatentVariableModel):
             "elbo": -loss,
         }
 
-    def sample_latents(self, num_samples, nu=None):
-        """z ~ N(0, Sigma) with Sigma ~ IW(Psi, nu), one Sigma per sample.
+    def prior_covariances(self, num_samples, nu=None, seed=None):
+        """Sigma ~ IW(Psi, nu), one per sample.
 
         A ``nu`` other than the model's rescales Psi by max(nu-p-1,1)/max(nu0-p-1,1) so E[Sigma]
-        stays the same and only the concentration around it changes.
+        stays the same and only the concentration around it changes. ``seed`` makes the draw
+        repeatable (see ``InverseWishartSampler.sample``).
         """
-        p = self.latent_dim
         if nu is None:
-            sigma = self.hyperprior.sample(num_samples)
-        else:
+            return self.hyperprior.sample(num_samples, seed=seed)
+        if isinstance(nu, (int, float)):
             validate_nu_psi(nu, self.psi)
-            factor = max(float(nu) - p - 1, 1.0) / max(self.nu - p - 1, 1.0)
-            sigma = factor * self.hyperprior.sample(num_samples, nu=float(nu))
-        eps = keras.random.normal((num_samples, p), seed=self.seed_generator)
+            nu = float(nu)
+        p = self.latent_dim
+        factor = ops.maximum(nu - p - 1.0, 1.0) / max(self.nu - p - 1.0, 1.0)
+        return factor * self.hyperprior.sample(num_samples, nu=nu, seed=seed)
+
+    def sample_latents(self, num_samples, nu=None, noise=None, seed=None):
+        """z ~ N(0, Sigma) with Sigma ~ IW(Psi, nu); ``noise`` (num_samples, p) fixes the Gaussian draw."""
+        sigma = self.prior_covariances(num_samples, nu=nu, seed=seed)
+        eps = self.standard_normal((num_samples, self.latent_dim), noise)
         return ops.einsum("bij,bj->bi", ops.cholesky(sigma), eps)
 
     def sample(self, num_samples, nu=None):

@@ -1,9 +1,11 @@
 """Pictures of a trained model: latent traversals and reconstructions, as PNG grids."""
 
 import numpy as np
+from keras import ops
 from PIL import Image
 
 TRAVERSAL_RANGE = (-3.0, 3.0)
+TRAVERSAL_STEPS = 10
 
 
 def image_grid(images, rows, cols, pad=2):
@@ -21,19 +23,25 @@ def image_grid(images, rows, cols, pad=2):
     return grid[..., 0] if c == 1 else grid
 
 
-def traversal_images(model, image, steps=10, value_range=TRAVERSAL_RANGE):
+def traversal_latents(mean, values):
+    """Latent codes (p, steps, p): row d is ``mean`` (p,) with coordinate d swept over ``values``."""
+    p = mean.shape[-1]
+    mask = ops.expand_dims(ops.eye(p), 1)  # (p, 1, p): which coordinate each row sweeps
+    swept = ops.reshape(values, (1, -1, 1))
+    return ops.reshape(mean, (1, 1, p)) * (1.0 - mask) + swept * mask
+
+
+def traversal_images(model, image, steps=TRAVERSAL_STEPS, value_range=TRAVERSAL_RANGE):
     """One row per latent: the posterior mean of ``image`` with that latent swept over value_range."""
-    mean = np.asarray(model.encode(np.asarray(image, np.float32)[None])[0])[0]
+    mean = model.encode(np.asarray(image, np.float32)[None])[0][0]
     values = np.linspace(*value_range, steps, dtype=np.float32)
     p = mean.shape[0]
-    z = np.repeat(mean[None, None, :], p, axis=0).repeat(steps, axis=1)  # (p, steps, p)
-    for d in range(p):
-        z[d, :, d] = values
-    decoded = np.asarray(model.decode(z.reshape(p * steps, p)))
+    z = traversal_latents(mean, values)
+    decoded = np.asarray(model.decode(ops.reshape(z, (p * steps, p))))
     return decoded, p, steps
 
 
-def save_traversal_grid(model, image, path, steps=10):
+def save_traversal_grid(model, image, path, steps=TRAVERSAL_STEPS):
     decoded, rows, cols = traversal_images(model, image, steps)
     Image.fromarray(image_grid(decoded, rows, cols)).save(path)
     return path

@@ -79,13 +79,17 @@ class InverseWishartSampler(keras.layers.Layer):
     def call(self, num_samples, nu=None):
         return self.sample(num_samples, nu=nu)
 
-    def sample(self, num_samples, nu=None):
+    def sample(self, num_samples, nu=None, seed=None):
+        """``seed``: an int32 tensor of shape (2,) for a repeatable (stateless) draw, TensorFlow
+        backend only; by default the layer's seed generator advances, so each call draws anew."""
         nu = self.nu if nu is None else nu
         if keras.backend.backend() == "tensorflow":
-            return self._sample_tfp(num_samples, nu)
+            return self._sample_tfp(num_samples, nu, seed)
+        if seed is not None:
+            raise NotImplementedError("stateless seeds are supported on the TensorFlow backend only")
         return bartlett_inverse_wishart(num_samples, self.psi, nu, seed=self.seed_generator)
 
-    def _sample_tfp(self, num_samples, nu):
+    def _sample_tfp(self, num_samples, nu, seed=None):
         import tensorflow as tf
         import tensorflow_probability as tfp
 
@@ -93,7 +97,7 @@ class InverseWishartSampler(keras.layers.Layer):
         wishart = tfp.distributions.WishartTriL(
             df=tf.cast(nu, tf.float32), scale_tril=scale_tril, input_output_cholesky=True
         )
-        seed = tf.cast(self.seed_generator.next(), tf.int32)
+        seed = tf.cast(self.seed_generator.next() if seed is None else seed, tf.int32)
         chol_w = wishart.sample(num_samples, seed=seed)
         # Sigma = W^-1 = chol_w^-T chol_w^-1, from the Cholesky factor TFP returns.
         eye = tf.broadcast_to(tf.eye(self.latent_dim), tf.shape(chol_w))

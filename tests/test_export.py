@@ -2,41 +2,99 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
+import numpy as np
 import pytest
 
 import hwkeras
 from hwkeras.export import export_saved_model
 
 HERE = os.path.dirname(__file__)
+SIGNATURES = ["decode", "encode", "reconstruct", "sample", "sample_seeded", "serving_default", "traverse"]
 
 
-def serve(path, shape):
+def serve(path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     out = subprocess.run(
-        [sys.executable, os.path.join(HERE, "serve_check.py"), str(path), *map(str, shape)],
+        [sys.executable, os.path.join(HERE, "serve_check.py"), str(path)],
         capture_output=True, text=True, env=env, check=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
+MODEL_KINDS = [
+    ("chyvae", lambda shape: hwkeras.HyperpriorVAE(latent_dim=3, nu=10.0, image_shape=shape, hidden_units=16, seed=0)),
+    ("vae", lambda shape: hwkeras.VAE(latent_dim=3, image_shape=shape, hidden_units=16, seed=0)),
+]
+
+
+@pytest.mark.parametrize("kind,build", MODEL_KINDS, ids=[k for k, _ in MODEL_KINDS])
 @pytest.mark.parametrize("shape", [(32, 32, 1), (16, 32, 3)])
-def test_saved_model_serves_without_hwkeras(tmp_path, shape):
+def test_saved_model_serves_without_hwkeras(tmp_path, kind, build, shape):
     p = 3
-    model = hwkeras.HyperpriorVAE(latent_dim=p, nu=10.0, image_shape=shape, hidden_units=16, seed=0)
-    path = export_saved_model(model, tmp_path / "model")
-    report = serve(path, shape)
+    model = build(shape)
+    path = export_saved_model(model, tmp_path / "model", card={"dataset": "correlated-ellipses"})
+    report = serve(path)
     assert report["imported"] == []
-    assert report["signatures"] == ["decode", "encode", "reconstruct", "sample", "serving_default"]
-    assert report["encode"] == {"mean": [3, p], "scale_tril": [3, p, p]}
+    assert report["signatures"] == SIGNATURES
+    second = {"scale_tril": [3, p, p]} if kind == "chyvae" else {"log_variance": [3, p]}
+    assert report["encode"] == {"mean": [3, p], **second}
     assert report["serving_default"] == report["encode"]
     assert report["decode"] == report["reconstruct"] == [3, *shape]
     assert report["reconstruct_minus_decode_mean"] < 1e-5
     assert report["sample"] == {"images": [4, *shape], "z": [4, p]}
     assert report["sample_calls_differ"]
+    assert report["sample_seeded_inputs"] == (["nu", "num_samples", "seed"] if kind == "chyvae" else ["num_samples", "seed"])
+    assert report["sample_seeded_repeats"] and report["sample_seeded_other_seed_differs"]
+    assert report["traverse"] == {"images": [p, 10, *shape], "values": [10]}
+    np.testing.assert_allclose(report["traverse_values"], np.linspace(-3, 3, 10), atol=1e-6)
+    errors = report["errors"]
+    assert "wrong image size" in errors["size"]
+    assert "wrong channel count" in errors["channels"]
+    assert "pixel values above 1" in errors["range"]
+    assert "float" in errors["dtype"] and "uint8" in errors["dtype"]
+    card = json.loads((tmp_path / "model" / "model.json").read_text())
+    assert card["latent_dim"] == p and card["image_shape"] == list(shape) and card["dataset"] == "correlated-ellipses"
+    assert set(card["versions"]) == {"hwkeras", "keras", "tensorflow"}
+    assert ("nu" in card) == (kind == "chyvae")
     assert os.listdir(tmp_path) == ["model"]  # no staging directory left behind
+
+
+def test_served_signatures_match_the_keras_model(tmp_path):
+    import tensorflow as tf
+
+    model = hwkeras.HyperpriorVAE(latent_dim=3, nu=10.0, image_shape=(16, 16, 1), hidden_units=8, seed=1)
+    path = export_saved_model(model, tmp_path / "m")
+    served = tf.saved_model.load(path).signatures
+    x = np.random.default_rng(1).uniform(size=(2, 16, 16, 1)).astype("float32")
+    encoded = served["encode"](images=tf.constant(x))
+    mean, scale_tril = model.encode(x)
+    np.testing.assert_allclose(encoded["mean"], mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(encoded["scale_tril"], scale_tril, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(served["reconstruct"](images=tf.constant(x))["images"], model(x), atol=1e-6)
+
+
+def test_saved_model_cli_shows_and_runs_encode(tmp_path):
+    model = hwkeras.HyperpriorVAE(latent_dim=2, nu=10.0, image_shape=(16, 16, 1), hidden_units=8)
+    path = export_saved_model(model, tmp_path / "m")
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    shown = subprocess.run([cli, "show", "--dir", path, "--all"], capture_output=True, text=True, env=env, check=True)
+    for name in SIGNATURES:
+        assert f"signature_def['{name}']" in shown.stdout
+    np.save(tmp_path / "x.npy", np.full((2, 16, 16, 1), 0.5, np.float32))
+    ran = subprocess.run(
+        [cli, "run", "--dir", path, "--tag_set", "serve", "--signature_def", "encode",
+         "--inputs", f"images={tmp_path / 'x.npy'}", "--outdir", str(tmp_path / "out")],
+        capture_output=True, text=True, env=env, check=True,
+    )
+    assert ran.returncode == 0
+    mean = np.load(tmp_path / "out" / "mean.npy")
+    np.testing.assert_allclose(mean, np.asarray(model.encode(np.full((2, 16, 16, 1), 0.5, np.float32))[0]), atol=1e-5)
 
 
 def test_export_refuses_to_overwrite_and_keeps_the_old_model(tmp_path):
@@ -62,3 +120,37 @@ def test_failed_export_leaves_nothing_at_the_target(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         export_saved_model(model, tmp_path / "m")
     assert os.listdir(tmp_path) == []
+
+
+KILLED_EXPORT = """
+import os, sys, time
+import hwkeras, hwkeras.export as ex
+real_card = ex.model_card
+def slow_card(model, **kw):  # runs after the SavedModel is written to staging, before the rename
+    open(os.path.join(sys.argv[2], "written"), "w").close()
+    time.sleep(120)  # killed here
+    return real_card(model, **kw)
+ex.model_card = slow_card
+model = hwkeras.HyperpriorVAE(latent_dim=2, nu=10.0, image_shape=(16, 16, 1), hidden_units=8)
+ex.export_saved_model(model, sys.argv[1])
+"""
+
+
+def test_killed_export_leaves_no_model_at_the_target(tmp_path):
+    target, flags = tmp_path / "exports" / "m", tmp_path / "flags"
+    flags.mkdir()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_EXPORT, str(target), str(flags)], env=env)
+    try:
+        deadline = time.time() + 120
+        while not (flags / "written").exists():
+            assert proc.poll() is None and time.time() < deadline, "export never got to write"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not target.exists()
+    # Only the hidden staging directory is left, never something at the target's name.
+    assert all(name.startswith(".m.partial-") for name in os.listdir(target.parent))
