@@ -1,0 +1,77 @@
+"""FactorVAE (Kim & Mnih, "Disentangling by Factorising", ICML 2018), as disentanglement_lib trains it.
+
+Loss per image: ``reconstruction + kl + gamma * tc`` with ``tc = logit_real - logit_permuted``
+from the discriminator of ``hwkeras.baselines.discriminator``. The discriminator is trained
+at the same step, on the same codes, by its own Adam (see ``hwkeras.training``).
+"""
+
+import keras
+
+from hwkeras.base import bernoulli_nll
+from hwkeras.baselines import discriminator as adversary
+from hwkeras.baselines.vae import DiagonalGaussianVAE, diagonal_gaussian_kl
+
+DEFAULT_GAMMA = 10.0  # disentanglement_lib sweeps 10, 20, 30, 40, 50, 100
+
+
+class AdversarialTCModel(DiagonalGaussianVAE):
+    """A diagonal-Gaussian VAE with a total-correlation discriminator and its optimizer."""
+
+    def __init__(self, latent_dim=10, gamma=DEFAULT_GAMMA, image_shape=(64, 64, 1), hidden_units=128,
+                 seed=None, discriminator_units=adversary.DISCRIMINATOR_UNITS,
+                 discriminator_layers=adversary.DISCRIMINATOR_LAYERS,
+                 discriminator_learning_rate=adversary.DISCRIMINATOR_LEARNING_RATE, **kwargs):
+        self.gamma = float(gamma)
+        self.discriminator_units = int(discriminator_units)
+        self.discriminator_layers = int(discriminator_layers)
+        self.discriminator_learning_rate = float(discriminator_learning_rate)
+        super().__init__(latent_dim=latent_dim, image_shape=image_shape, hidden_units=hidden_units,
+                         seed=seed, **kwargs)
+        self.discriminator = adversary.build_discriminator(
+            self.latent_dim, self.discriminator_units, self.discriminator_layers)
+        self.discriminator_optimizer = adversary.discriminator_optimizer(self.discriminator_learning_rate)
+        # Built now so that a .keras file restores its slots into variables that already exist.
+        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+
+    def total_correlation_terms(self, codes, training=False):
+        """``tc``, ``discriminator_loss``, ``discriminator_accuracy`` per example for codes (B, p)."""
+        return adversary.discriminator_terms(self.discriminator, codes, seed=self.seed_generator,
+                                             training=training)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "gamma": self.gamma,
+            "discriminator_units": self.discriminator_units,
+            "discriminator_layers": self.discriminator_layers,
+            "discriminator_learning_rate": self.discriminator_learning_rate,
+        }
+
+
+@keras.saving.register_keras_serializable(package="hwkeras")
+class FactorVAE(AdversarialTCModel):
+    """FactorVAE: ``loss = reconstruction + kl + gamma * tc``.
+
+    Args:
+        latent_dim: number of latent dimensions.
+        gamma: weight of the total-correlation penalty (default 10).
+        discriminator_units, discriminator_layers: the MLP D (1000 x 6 as in the paper);
+            smaller values only for quick tests.
+        discriminator_learning_rate: Adam learning rate of D (beta_1 0.5, beta_2 0.9).
+    """
+
+    term_names = ("reconstruction", "kl", "tc", "discriminator_loss", "discriminator_accuracy", "elbo")
+
+    def compute_terms(self, x, training=False, noise=None):
+        mean, log_variance = self.encode(x, training=training)
+        z = self.reparameterize(mean, log_variance, noise)
+        reconstruction = bernoulli_nll(x, self.decode_logits(z, training=training))
+        kl = diagonal_gaussian_kl(mean, log_variance)
+        adversarial = self.total_correlation_terms(z, training=training)
+        return {
+            "loss": reconstruction + kl + self.gamma * adversarial["tc"],
+            "reconstruction": reconstruction,
+            "kl": kl,
+            **adversarial,
+            "elbo": -(reconstruction + kl),
+        }
