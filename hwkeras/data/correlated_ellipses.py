@@ -38,6 +38,11 @@ class CorrelatedEllipses(GroundTruthData):
         self.observation_shape = (image_size, image_size, 1)
         self._supersample = CANVAS // image_size
 
+    def __len__(self):
+        # The stream is unbounded; this is the size of the authors' published set, the N that
+        # BF-VAE's 1/N prior term needs.
+        return 200_000
+
     def sample_factors(self, num, random_state):
         rs = as_random_state(random_state)
         v = rs.multivariate_normal(np.zeros(4), CORRELATION, size=num)

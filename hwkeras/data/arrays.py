@@ -1,0 +1,133 @@
+"""Large arrays on disk without loading them: .npy memory maps and streamed .npz members.
+
+``np.load`` cannot memory-map a member of an .npz (a zip file, usually deflated), and loading
+dSprites' ``imgs`` whole would take 3 GB of RAM. So an .npz member is streamed once, chunk by
+chunk, into a plain .npy cache file, which is then opened with ``mmap_mode="r"``: the operating
+system pages in only the images a batch touches. The cache is named after the member's CRC-32
+(stored in the zip directory, so free to read), which changes whenever the member does.
+"""
+
+import logging
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+log = logging.getLogger("hwkeras.data")
+
+#: Rows copied per chunk while streaming an .npz member (a few tens of MB at 64x64).
+CHUNK_ROWS = 8192
+
+
+def user_cache_dir():
+    """Where caches go when the data folder is read-only: ``$XDG_CACHE_HOME/hwkeras``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "hwkeras")
+
+
+def writable_cache_dir(preferred, fallback=None):
+    """``preferred`` if it can be created and written to, else ``fallback`` (the user cache)."""
+    for directory in (preferred, fallback or user_cache_dir()):
+        try:
+            os.makedirs(directory, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-")
+            probe.close()
+            return directory
+        except OSError:
+            continue
+    raise ValueError(f"no writable cache directory: tried {preferred} and {fallback or user_cache_dir()}")
+
+
+def partial_file(target):
+    """A new temporary file beside ``target``, readable by all like an ordinary file (mkstemp's
+    default 0600 would hide a cache in a shared data folder from other users)."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".partial-", suffix=".npy")
+    os.close(fd)
+    os.chmod(tmp, 0o644)
+    return tmp
+
+
+def npz_members(path):
+    """Names of the arrays in an .npz (without ``.npy``); ValueError if it is no zip file."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ValueError(f"{path} is not a readable .npz file ({exc})") from None
+
+
+def _read_header(stream):
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(stream)
+    return np.lib.format.read_array_header_2_0(stream)
+
+
+def npz_member_header(path, key):
+    """``(shape, dtype)`` of one .npz member, read from its header alone."""
+    with zipfile.ZipFile(path) as archive, archive.open(key + ".npy") as stream:
+        shape, fortran, dtype = _read_header(stream)
+    return shape, dtype
+
+
+def npy_header(path):
+    """``(shape, dtype)`` of an .npy file, read from its header alone."""
+    with open(path, "rb") as stream:
+        shape, fortran, dtype = _read_header(stream)
+    return shape, dtype
+
+
+def npz_member_memmap(path, key, cache_dir=None, transform=None, tag="raw"):
+    """A read-only memory map of ``transform(member)``, built once into an .npy cache.
+
+    ``transform`` maps a chunk of rows to the stored form (dSprites packs its binary pixels
+    8 to a byte) and must act row by row. The cache sits in ``cache_dir``, by default next to
+    the .npz if that folder is writable, else in the user cache directory. Writing goes to a
+    temporary file renamed at the end, so an interrupted build leaves no half-written cache.
+    """
+    transform = transform or (lambda rows: rows)
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(key + ".npy")
+        stem = os.path.splitext(os.path.basename(path))[0]
+        directory = writable_cache_dir(cache_dir or os.path.dirname(os.path.abspath(path)))
+        target = os.path.join(directory, f"{stem}.{key}.{tag}.{info.CRC:08x}.npy")
+        if not os.path.exists(target):
+            log.info("extracting %s from %s once into %s", key, path, target)
+            with archive.open(info) as stream:
+                _stream_rows(stream, target, transform)
+    return np.load(target, mmap_mode="r")
+
+
+def _stream_rows(stream, target, transform):
+    shape, fortran, dtype = _read_header(stream)
+    if fortran or not shape or dtype.hasobject:
+        raise ValueError(f"cannot stream {target}: the array must be C-ordered, not empty, not objects")
+    row_shape, num_rows = shape[1:], shape[0]
+    row_bytes = int(np.prod(row_shape, dtype=np.int64)) * dtype.itemsize
+    sample = transform(np.zeros((1,) + row_shape, dtype))
+    tmp = partial_file(target)
+    try:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=sample.dtype, shape=(num_rows,) + sample.shape[1:])
+        for start in range(0, num_rows, CHUNK_ROWS):
+            count = min(CHUNK_ROWS, num_rows - start)
+            raw = _read_exactly(stream, count * row_bytes)
+            rows = np.frombuffer(raw, dtype).reshape((count,) + row_shape)
+            out[start : start + count] = transform(rows)
+        out.flush()
+        del out
+        os.replace(tmp, target)
+    except BaseException:
+        os.remove(tmp)
+        raise
+
+
+def _read_exactly(stream, num_bytes):
+    chunks, remaining = [], num_bytes
+    while remaining:
+        chunk = stream.read(remaining)
+        if not chunk:
+            raise ValueError("the .npz member ends before its header's shape says it should (truncated file?)")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,166 @@
+"""dSprites (Matthey et al. 2017) read from the official .npz, through the ground-truth API.
+
+File: ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz`` with arrays ``imgs`` (737280, 64, 64)
+uint8 in {0, 1}, ``latents_values`` and ``latents_classes`` (737280, 6) and a pickled
+``metadata`` dict (Python 2 pickle: loaded with ``allow_pickle=True, encoding="latin1"``).
+Latents: color (1), shape (3), scale (6), orientation (40), posX (32), posY (32); the factors
+are those with more than one value, so index = 245760*shape + 40960*scale + 1024*orientation
++ 32*posX + posY, the mixed-radix number the file's ordering encodes.
+
+Memory: ``imgs`` is streamed once into an .npy cache of bit-packed rows (8 pixels a byte:
+737280 x 512 bytes = 377 MB instead of 3 GB), memory-mapped read-only; a batch unpacks only
+its own rows. The cache goes next to the .npz (or ``cache_dir``, or ``~/.cache/hwkeras``).
+"""
+
+import os
+
+import numpy as np
+
+from hwkeras.data.arrays import npz_member_header, npz_member_memmap, npz_members
+from hwkeras.data.ground_truth import GroundTruthData, as_random_state
+
+FILENAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
+REQUIRED_ARRAYS = ("imgs", "latents_classes", "latents_values", "metadata")
+LAYOUT = f"{FILENAME} (arrays imgs, latents_values, latents_classes, metadata)"
+
+# The official grid, as in the file's metadata['latents_possible_values'] (shape is 1, 2, 3 for
+# square, ellipse, heart). Shared with the procedural renderer.
+FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
+FACTOR_SIZES = (3, 6, 40, 32, 32)
+SHAPE_NAMES = ("square", "ellipse", "heart")
+FACTOR_VALUES = (
+    np.array([1.0, 2.0, 3.0]),
+    np.linspace(0.5, 1.0, 6),
+    np.linspace(0.0, 2.0 * np.pi, 40),
+    np.linspace(0.0, 1.0, 32),
+    np.linspace(0.0, 1.0, 32),
+)
+
+
+def index_bases(sizes):
+    """Weights of the mixed-radix index: the last factor varies fastest."""
+    sizes = np.asarray(sizes, np.int64)
+    return np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
+
+
+class DSpritesGrid(GroundTruthData):
+    """Factor sampling and indexing shared by the file loader and the procedural renderer."""
+
+    factor_names = FACTOR_NAMES
+    factor_sizes = FACTOR_SIZES
+    observation_shape = (64, 64, 1)
+
+    @property
+    def num_images(self):
+        return int(np.prod(self.factor_sizes))
+
+    def __len__(self):
+        return self.num_images
+
+    def sample_factors(self, num, random_state):
+        rs = as_random_state(random_state)
+        return np.stack([rs.randint(size, size=num) for size in self.factor_sizes], axis=1).astype(np.int64)
+
+    def index_of(self, factors):
+        """Flat image indices of integer factor rows, checked against the grid."""
+        factors = np.asarray(factors, np.int64)
+        if factors.ndim != 2 or factors.shape[1] != self.num_factors:
+            raise ValueError(f"factors must have shape (n, {self.num_factors}), got {factors.shape}")
+        if np.any(factors < 0) or np.any(factors >= np.array(self.factor_sizes)):
+            raise ValueError(f"factor indices out of range for sizes {self.factor_sizes}")
+        return factors @ index_bases(self.factor_sizes)
+
+    def factors_of(self, index):
+        """Inverse of ``index_of``."""
+        return np.stack(np.unravel_index(np.asarray(index, np.int64), self.factor_sizes), axis=1)
+
+    def batches(self, batch_size, seed=0):
+        """Shuffled epochs over the whole grid (each image once an epoch), seeded."""
+        from hwkeras.data.pipeline import indexed_batches
+
+        return indexed_batches(self.num_images, self.images_at, self.observation_shape, batch_size, seed=seed)
+
+    def sample_observations_from_factors(self, factors, random_state=None):
+        return self.images_at(self.index_of(factors))
+
+    def images_at(self, indices):
+        """Images at flat indices, float32 (n, 64, 64, 1) in {0, 1}."""
+        raise NotImplementedError
+
+
+def check_image_size(name, image_size):
+    if int(image_size) != 64:
+        raise ValueError(f"{name} images are 64x64; got image_size={image_size} (use 64)")
+
+
+class DSprites(DSpritesGrid):
+    """The official dSprites file. ``path``: the .npz or the folder holding it."""
+
+    def __init__(self, path, image_size=64, cache_dir=None):
+        check_image_size("dsprites", image_size)
+        self.path = path
+        members = npz_members(path)
+        missing = [key for key in REQUIRED_ARRAYS if key not in members]
+        if missing:
+            raise ValueError(
+                f"dsprites: {path} lacks array(s) {', '.join(missing)} (it has {', '.join(members) or 'none'}); "
+                f"expected {LAYOUT}"
+            )
+        metadata = _load_metadata(path)
+        sizes = np.asarray(metadata["latents_sizes"], np.int64)
+        names = [_as_str(n) for n in metadata.get("latents_names", [f"latent{i}" for i in range(len(sizes))])]
+        shape, _ = npz_member_header(path, "imgs")
+        if tuple(shape[1:]) != (64, 64) or shape[0] != int(np.prod(sizes)):
+            raise ValueError(
+                f"dsprites: {path} has imgs of shape {tuple(shape)}, but metadata latents_sizes "
+                f"{sizes.tolist()} needs ({int(np.prod(sizes))}, 64, 64)"
+            )
+        classes = np.load(path, allow_pickle=False)["latents_classes"]
+        if classes.shape != (shape[0], len(sizes)) or np.any(classes @ index_bases(sizes) != np.arange(shape[0])):
+            # The whole API rests on image i having the factors of the mixed-radix index i.
+            raise ValueError(f"dsprites: {path}: latents_classes do not follow the index order of latents_sizes")
+        # Factors are the latents that vary (colour has a single value).
+        self._latent_sizes = sizes
+        self._varying = np.flatnonzero(sizes > 1)
+        self.factor_sizes = tuple(int(s) for s in sizes[self._varying])
+        self.factor_names = tuple(names[i] for i in self._varying)
+        values = metadata.get("latents_possible_values", {})
+        self.factor_values = tuple(np.asarray(values.get(n, np.arange(s)), np.float64)
+                                   for n, s in zip(self.factor_names, self.factor_sizes))
+        self._packed = npz_member_memmap(path, "imgs", cache_dir=cache_dir, transform=_pack_rows, tag="packbits")
+
+    def images_at(self, indices):
+        indices = np.asarray(indices, np.int64)
+        order = np.argsort(indices, kind="stable")
+        packed = np.empty((len(indices), self._packed.shape[1]), np.uint8)
+        packed[order] = self._packed[indices[order]]  # sorted reads are friendlier to the page cache
+        bits = np.unpackbits(packed, axis=1, count=64 * 64)
+        return bits.reshape(-1, 64, 64, 1).astype(np.float32)
+
+
+def _pack_rows(rows):
+    """(n, 64, 64) images -> (n, 512) bytes; any non-zero pixel counts as on."""
+    return np.packbits(rows.reshape(len(rows), -1) != 0, axis=1)
+
+
+def _load_metadata(path):
+    try:
+        with np.load(path, allow_pickle=True, encoding="latin1") as data:
+            metadata = data["metadata"][()]
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a foreign file
+        raise ValueError(f"dsprites: {path}: metadata is not readable ({exc.__class__.__name__}: {exc})") from None
+    if not isinstance(metadata, dict) or "latents_sizes" not in metadata:
+        raise ValueError(f"dsprites: {path}: metadata is not a dict with latents_sizes; expected {LAYOUT}")
+    return metadata
+
+
+def _as_str(name):
+    return name.decode("latin1") if isinstance(name, bytes) else str(name)
+
+
+def locate_dsprites(data_dir):
+    """The .npz inside ``data_dir`` (or ``data_dir`` itself if it is a file), else None."""
+    if os.path.isfile(data_dir):
+        return data_dir
+    candidate = os.path.join(data_dir, FILENAME)
+    return candidate if os.path.isfile(candidate) else None

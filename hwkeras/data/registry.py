@@ -1,0 +1,138 @@
+"""The dataset registry: names, expected layouts, default locations, and ``get_dataset``.
+
+``data_dir`` is the dataset's own folder (e.g. ``~/data/celeba``) or file, or a root holding
+that folder (``~/data``); each loader also accepts the inner folder or file itself (e.g.
+``img_align_celeba/``). Left out, it defaults to ``<root>/<folder>``, the root being
+``$HWKERAS_DATA_DIR`` or ``~/data``. Procedural datasets read nothing from disk: passing
+them a ``data_dir`` is an error, so that a typo'd dataset name with ``--data-dir`` never trains
+silently on synthetic data.
+"""
+
+import os
+from typing import Callable, NamedTuple, Optional
+
+from hwkeras.data import celeba, chairs, dsprites, faces3d
+from hwkeras.data.correlated_ellipses import CorrelatedEllipses
+from hwkeras.data.dsprites_procedural import ProceduralDSprites
+
+DATA_ROOT_ENV = "HWKERAS_DATA_DIR"
+
+
+class DatasetEntry(NamedTuple):
+    """``factory(**options)`` builds the dataset; entry[0] and entry[1] as in the first registry."""
+
+    factory: Callable
+    description: str
+    layout: str  # what the loader expects to find, or "procedural"
+    folder: Optional[str] = None  # default folder under the data root; None for procedural sets
+    locate: Optional[Callable] = None  # data_dir -> the path it would read, or None
+    factors: str = "yes"  # "yes", "no", or a condition
+
+
+def _file_dataset(name, build):
+    """A factory that resolves ``data_dir`` and turns a missing path into a one-line ValueError."""
+
+    def factory(data_dir=None, **options):
+        path, looked = resolve(name, data_dir)
+        if path is None:
+            entry = DATASETS[name]
+            places = " and ".join(p + ("" if os.path.exists(p) else " (does not exist)") for p in looked)
+            hint = "" if data_dir is not None else "; pass data_dir (--data-dir)"
+            raise ValueError(f"{name}: expected {entry.layout}; looked in {places}{hint}")
+        return build(path, **options)
+
+    return factory
+
+
+def _procedural(name, cls):
+    def factory(data_dir=None, **options):
+        if data_dir is not None:
+            raise ValueError(f"{name} is procedural (rendered on the fly, nothing is read from disk); "
+                             f"drop data_dir / --data-dir")
+        return cls(**options)
+
+    return factory
+
+
+def _dsprites(where, cache_dir=None, **options):
+    return dsprites.DSprites(dsprites.locate_dsprites(where), cache_dir=cache_dir, **options)
+
+
+DATASETS = {
+    "correlated-ellipses": DatasetEntry(
+        _procedural("correlated-ellipses", CorrelatedEllipses),
+        "procedural ellipses with correlated factors (built in)", "procedural"),
+    "dsprites-procedural": DatasetEntry(
+        _procedural("dsprites-procedural", ProceduralDSprites),
+        "dSprites grid rendered offline: squares, ellipses, hearts (built in)", "procedural"),
+    "dsprites": DatasetEntry(
+        _file_dataset("dsprites", _dsprites), "dSprites, the official 737,280-image file",
+        dsprites.LAYOUT, "dsprites", dsprites.locate_dsprites),
+    "celeba": DatasetEntry(
+        _file_dataset("celeba", celeba.CelebA), "CelebA aligned faces, RGB, centre-cropped",
+        celeba.LAYOUT, "celeba", celeba.locate_celeba, factors="no"),
+    "chairs": DatasetEntry(
+        _file_dataset("chairs", chairs.Chairs3D), "3D Chairs renders, grayscale by default",
+        chairs.LAYOUT, "chairs", chairs.locate_chairs, factors="no"),
+    "faces3d": DatasetEntry(
+        _file_dataset("faces3d", faces3d.open_faces3d), "3D Faces (Basel face model renders)",
+        faces3d.LAYOUT, "faces3d", faces3d.locate_faces3d,
+        factors="yes if the array is an (identity, azimuth, elevation, lighting) grid, else no"),
+}
+
+
+def data_root():
+    return os.path.expanduser(os.environ.get(DATA_ROOT_ENV) or os.path.join("~", "data"))
+
+
+def default_location(entry, root=None):
+    """Where a file dataset is looked for when no data_dir is given."""
+    return os.path.join(root or data_root(), entry.folder)
+
+
+def get_dataset(name, data_dir=None, image_size=64, **options):
+    """The dataset registered under ``name``; ValueError (one line) for unknown names and bad input.
+
+    ``data_dir``: the dataset's folder or file (file datasets only). ``options`` go to the
+    dataset, e.g. ``crop=108`` or ``cache=False`` for CelebA, ``channels=3`` for chairs.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    try:
+        return DATASETS[name].factory(data_dir=data_dir, image_size=image_size, **options)
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        option = str(exc).rsplit(" ", 1)[-1]
+        raise ValueError(f"{name} does not take the option {option}") from None
+
+
+def resolve(name, data_dir=None):
+    """``(path, looked)``: the folder or file to read (None if not found) and the places tried.
+
+    ``data_dir`` may be the dataset's own folder or file, or a root holding ``<folder>``
+    (e.g. ``~/data`` for ``~/data/celeba``); without it, the default location is tried.
+    """
+    entry = DATASETS[name]
+    if data_dir is None:
+        looked = [default_location(entry)]
+    else:
+        data_dir = os.path.expanduser(str(data_dir))
+        looked = [data_dir, os.path.join(data_dir, entry.folder)]
+    for candidate in looked:
+        if os.path.exists(candidate) and entry.locate(candidate) is not None:
+            return candidate, looked
+    return None, looked[: 1 if data_dir is None or not os.path.isdir(data_dir) else 2]
+
+
+def find(name, data_dir=None):
+    """``(status, where)`` without decoding anything: status 'built in', 'found' or 'missing';
+    ``where`` is the file or folder found, or the places looked in."""
+    entry = DATASETS[name]
+    if entry.locate is None:
+        return "built in", None
+    path, looked = resolve(name, data_dir)
+    if path is None:
+        return "missing", " and ".join(looked)
+    located = entry.locate(path)
+    return "found", located[1] if isinstance(located, tuple) else located
