@@ -1,0 +1,85 @@
+"""BetaVAE disentanglement score (Higgins et al., "beta-VAE", ICLR 2017), scikit-learn version.
+
+A training point: fix one randomly chosen factor in two batches of images (the other factors
+drawn independently), encode both, and take the mean absolute difference of the codes over the
+batch. A linear classifier (``LogisticRegression``) predicts the fixed factor from that vector;
+the score is its accuracy on fresh points.
+
+Constants and the sequence of ``random_state`` calls are disentanglement_lib's
+(``beta_vae_sklearn`` with unsupervised_study_v1's gin values), so identical inputs give
+identical numbers.
+"""
+
+import numpy as np
+from sklearn import linear_model
+
+from hwkeras.metrics import utils
+
+#: disentanglement_lib, config/unsupervised_study_v1/metric_configs/beta_vae_sklearn.gin.
+DEFAULTS = {
+    "batch_size": 64,
+    "num_train": 10000,
+    "num_eval": 5000,
+}
+
+
+def compute_beta_vae(ground_truth_data, representation_function, random_state, **params):
+    """Computes the BetaVAE score.
+
+    Args:
+      ground_truth_data: a ``GroundTruthData`` (known factors).
+      representation_function: ``observations (n, H, W, C) -> codes (n, d)``, the encoder mean.
+      random_state: ``np.random.RandomState`` (or an int seed).
+      **params: ``batch_size``, ``num_train``, ``num_eval`` overriding ``DEFAULTS``.
+
+    Returns:
+      dict with ``train_accuracy`` and ``eval_accuracy``.
+    """
+    params = utils.resolve_params("beta_vae", DEFAULTS, params)
+    utils.check_ground_truth_data(ground_truth_data)
+    random_state = utils.check_random_state(random_state)
+    batch_size = utils.check_positive("batch_size", params["batch_size"])
+    num_train = utils.check_positive("num_train", params["num_train"])
+    num_eval = utils.check_positive("num_eval", params["num_eval"])
+    representation_function = utils.checked_representation(representation_function)
+
+    train_points, train_labels = _points(ground_truth_data, representation_function,
+                                         batch_size, num_train, random_state)
+    # dlib hands the RandomState to the classifier; lbfgs does not draw from it, but passing it
+    # keeps the classifier identical should a solver that does be configured.
+    model = linear_model.LogisticRegression(random_state=random_state)
+    with utils.quiet_convergence():
+        model.fit(train_points, train_labels)
+    train_accuracy = np.mean(model.predict(train_points) == train_labels)
+
+    eval_points, eval_labels = _points(ground_truth_data, representation_function,
+                                       batch_size, num_eval, random_state)
+    eval_accuracy = model.score(eval_points, eval_labels)
+    return {"train_accuracy": float(train_accuracy), "eval_accuracy": float(eval_accuracy)}
+
+
+def _points(ground_truth_data, representation_function, batch_size, num_points, random_state):
+    """``num_points`` feature vectors (float64) and the index of the factor each one fixed."""
+    labels = np.zeros(num_points, dtype=np.int64)
+    points = None  # the width is known after the first code
+    for i in range(num_points):
+        labels[i], feature = _point(ground_truth_data, representation_function, batch_size,
+                                    random_state)
+        if points is None:
+            points = np.zeros((num_points, feature.shape[0]))
+        points[i] = feature
+    return points, labels
+
+
+def _point(ground_truth_data, representation_function, batch_size, random_state):
+    """One training point. The random_state calls match disentanglement_lib's."""
+    factor_index = random_state.randint(ground_truth_data.num_factors)
+    factors1 = ground_truth_data.sample_factors(batch_size, random_state)
+    factors2 = ground_truth_data.sample_factors(batch_size, random_state)
+    factors2[:, factor_index] = factors1[:, factor_index]
+    observations1 = ground_truth_data.sample_observations_from_factors(factors1, random_state)
+    observations2 = ground_truth_data.sample_observations_from_factors(factors2, random_state)
+    codes1 = representation_function(observations1)
+    codes2 = representation_function(observations2)
+    # Computed in the representation's own dtype, then stored as float64, as dlib does.
+    return factor_index, np.mean(np.abs(codes1 - codes2), axis=0)

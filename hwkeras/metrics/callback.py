@@ -1,0 +1,47 @@
+"""Disentanglement metrics during training, logged next to the losses.
+
+``hwkeras fit --eval-every N`` makes each epoch N steps long and adds this callback before the
+CSV and TensorBoard loggers, so the headline score of every chosen metric lands in
+``history.csv`` and in TensorBoard as ``eval_<metric>`` at the end of each epoch.
+"""
+
+import keras
+
+from hwkeras.metrics.evaluate import evaluate, parse_metric_names, representation_from_model
+
+
+class DisentanglementCallback(keras.callbacks.Callback):
+    """Evaluates ``metrics`` on ``ground_truth_data`` every ``every_epochs`` epochs.
+
+    Args:
+        ground_truth_data: a dataset with the ground-truth factor API.
+        metrics: "all", a comma-separated string or a list of metric names.
+        protocol, seed, params: as for ``hwkeras.metrics.evaluate`` (params shrinks the
+            reference sample sizes, e.g. ``{"mig": {"num_train": 2000}}``).
+        log: optional callable receiving a one-line progress message.
+    """
+
+    def __init__(self, ground_truth_data, metrics="mig", every_epochs=1, protocol="dlib", seed=0,
+                 params=None, log=None):
+        super().__init__()
+        self.ground_truth_data = ground_truth_data
+        self.metric_names = parse_metric_names(metrics)
+        self.every_epochs = int(every_epochs)
+        self.protocol = protocol
+        self.seed = seed
+        self.metric_params = params or {}  # not `params`: keras.callbacks.Callback owns that name
+        self.log = log
+        self.records = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every_epochs:
+            return
+        record = evaluate(self.ground_truth_data, representation_from_model(self.model), self.metric_names,
+                          protocol=self.protocol, seed=self.seed, params=self.metric_params)
+        self.records.append({"epoch": epoch + 1, **record})
+        scores = {f"eval_{name}": float(record["summary"][name]) for name in self.metric_names}
+        if logs is not None:
+            logs.update(scores)
+        if self.log:
+            self.log("  ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+

@@ -1,0 +1,185 @@
+"""Runs a list of disentanglement metrics and returns one JSON-ready record.
+
+Each metric gets a fresh ``np.random.RandomState(seed)``, as disentanglement_lib's
+``evaluation.evaluate`` does, so a metric's numbers do not depend on which other metrics ran
+before it. The record carries the parameters that were used, the seed and the library versions
+(scikit-learn's classifiers change between releases, so a number without them is not
+reproducible).
+"""
+
+import importlib.metadata
+import platform
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import scipy
+import sklearn
+
+from hwkeras.metrics import beta_vae, dci, factor_vae, mig, modularity, sap, utils
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric: how to call it, its defaults, and the number that headlines it."""
+
+    compute: Callable
+    defaults: dict
+    headline: str
+    description: str
+
+
+#: Registry, in the order metrics run and print under ``"all"``.
+METRICS = {
+    "factor_vae": Metric(factor_vae.compute_factor_vae, factor_vae.DLIB_PROTOCOL,
+                         "eval_accuracy", "FactorVAE score (majority-vote accuracy)"),
+    "beta_vae": Metric(beta_vae.compute_beta_vae, beta_vae.DEFAULTS,
+                       "eval_accuracy", "BetaVAE score (logistic-regression accuracy)"),
+    "mig": Metric(mig.compute_mig, mig.DEFAULTS,
+                  "discrete_mig", "Mutual Information Gap (20-bin histograms)"),
+    "dci": Metric(dci.compute_dci, dci.DEFAULTS,
+                  "disentanglement", "DCI disentanglement / completeness / informativeness"),
+    "sap": Metric(sap.compute_sap, sap.DEFAULTS,
+                  "SAP_score", "Separated Attribute Predictability"),
+    "modularity": Metric(modularity.compute_modularity_explicitness, modularity.DEFAULTS,
+                         "modularity_score", "Modularity and explicitness"),
+}
+
+#: Protocols: ``"chyvae"`` changes only the FactorVAE score (the one the CHyVAE paper reports).
+PROTOCOLS = tuple(factor_vae.PROTOCOLS)
+
+
+def parse_metric_names(names):
+    """``"all"``, ``"factor_vae,mig"`` or a list of names -> tuple of registered names.
+
+    Order is kept and duplicates dropped; an unknown or empty name is a ValueError that lists
+    the valid ones.
+    """
+    if isinstance(names, str):
+        names = [names]
+    parts = [part.strip() for name in names for part in str(name).split(",")]
+    parts = [part for part in parts if part]
+    if not parts:
+        raise ValueError(f"no metric named; use 'all' or a comma-separated list of "
+                         f"{', '.join(METRICS)}.")
+    if "all" in parts:
+        if len(parts) > 1:
+            raise ValueError("'all' cannot be combined with other metric names.")
+        return tuple(METRICS)
+    unknown = [part for part in parts if part not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {', '.join(unknown)}; valid metrics are "
+                         f"{', '.join(METRICS)} (or 'all').")
+    return tuple(dict.fromkeys(parts))
+
+
+def metric_parameters(name, protocol="dlib", overrides=None):
+    """The parameters a metric runs with under ``protocol``, updated by ``overrides``."""
+    overrides = dict(overrides or {})
+    if name == "factor_vae":
+        return factor_vae.protocol_params(protocol, **overrides)
+    return utils.resolve_params(name, METRICS[name].defaults, overrides)
+
+
+def versions():
+    """Versions of everything that can change a metric's value."""
+    try:
+        hwkeras_version = importlib.metadata.version("hwkeras")
+    except importlib.metadata.PackageNotFoundError:
+        hwkeras_version = None
+    return {
+        "hwkeras": hwkeras_version,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "scipy": scipy.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def evaluate(ground_truth_data, representation_function, metrics="all", protocol="dlib",
+             seed=0, params=None, log=None):
+    """Computes several metrics of one representation.
+
+    Args:
+      ground_truth_data: a ``GroundTruthData`` (known factors).
+      representation_function: ``observations (n, H, W, C) -> codes (n, d)``, the encoder mean.
+      metrics: ``"all"``, ``"factor_vae,mig"`` or a list of names from ``METRICS``.
+      protocol: ``"dlib"`` (default) or ``"chyvae"`` (the CHyVAE paper's FactorVAE protocol).
+      seed: int; every metric starts from ``np.random.RandomState(seed)``.
+      params: optional ``{metric name: {parameter: value}}`` overriding protocol constants
+        (smaller sample sizes for tests and quick looks; the record states what was used).
+      log: optional callable taking one string, told when each metric starts and ends.
+
+    Returns:
+      dict with ``metrics`` (each metric's scores), ``summary`` (one headline number per
+      metric), ``parameters``, ``protocol``, ``seed``, ``versions`` and ``elapsed_seconds``.
+    """
+    names = parse_metric_names(metrics)
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}.")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an int, got {seed!r}.")
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(METRICS))
+    if unknown:
+        raise ValueError(f"params given for unknown metric(s) {', '.join(unknown)}; valid "
+                         f"metrics are {', '.join(METRICS)}.")
+    # Validate everything before the first (possibly long) metric runs.
+    utils.check_ground_truth_data(ground_truth_data)
+    resolved = {name: metric_parameters(name, protocol, params.get(name)) for name in names}
+
+    results, summary, elapsed = {}, {}, {}
+    for name in names:
+        if log is not None:
+            log(f"computing {name} ...")
+        start = time.perf_counter()
+        random_state = np.random.RandomState(int(seed))
+        kwargs = dict(resolved[name])
+        if name == "factor_vae":
+            kwargs["protocol"] = protocol
+        scores = METRICS[name].compute(ground_truth_data, representation_function,
+                                       random_state, **kwargs)
+        elapsed[name] = time.perf_counter() - start
+        results[name] = utils.to_builtin(scores)
+        summary[name] = results[name][METRICS[name].headline]
+        if log is not None:
+            log(f"{name}: {summary[name]:.4f} ({elapsed[name]:.1f} s)")
+
+    return utils.to_builtin({
+        "metrics": results,
+        "summary": summary,
+        "parameters": resolved,
+        "protocol": protocol,
+        "seed": int(seed),
+        "num_factors": ground_truth_data.num_factors,
+        "factor_sizes": list(ground_truth_data.factor_sizes),
+        "versions": versions(),
+        "elapsed_seconds": elapsed,
+    })
+
+
+#: Images per encoder call; the metrics ask for batches of 16 to 200 images.
+ENCODE_BATCH_SIZE = 64
+
+
+def representation_from_model(model, batch_size=ENCODE_BATCH_SIZE):
+    """``observations -> encoder mean`` as a numpy array, ``batch_size`` images per call."""
+
+    def representation_function(observations):
+        observations = np.asarray(observations, dtype=np.float32)
+        means = [np.asarray(model.encode(observations[i:i + batch_size])[0])
+                 for i in range(0, len(observations), batch_size)]
+        return np.concatenate(means, axis=0)
+
+    return representation_function
+
+
+def scalar_rows(record):
+    """``(metric, score name, value)`` for every scalar score of an ``evaluate`` record."""
+    rows = []
+    for name, scores in record["metrics"].items():
+        for key, value in scores.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                rows.append((name, key, value))
+    return rows

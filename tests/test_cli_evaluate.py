@@ -1,0 +1,213 @@
+"""``hwkeras evaluate``: run directories, model files, the JSON record and one-line errors.
+
+Most tests replace the model loader and the dataset getter with toys, so they check the
+command's own logic in a second; the last one runs a real (untrained) model end to end.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from hwkeras.data.ground_truth import GroundTruthData
+
+cli_evaluate = pytest.importorskip("hwkeras.cli.evaluate")
+
+
+class Grid(GroundTruthData):
+    factor_sizes = (3, 4, 5)
+    observation_shape = (3, 1, 1)
+
+    def sample_factors(self, num, random_state):
+        return np.stack([random_state.randint(s, size=num) for s in self.factor_sizes], axis=1)
+
+    def sample_observations_from_factors(self, factors, random_state):
+        x = factors / (np.array(self.factor_sizes) - 1.0)
+        return x.reshape(len(factors), 3, 1, 1).astype(np.float32)
+
+
+class NoFactors(GroundTruthData):
+    observation_shape = (3, 1, 1)
+
+
+class IdentityModel:
+    """Stands in for a trained model: the encoder mean is the image itself (perfect code)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def encode(self, x):
+        self.calls.append(len(x))
+        mean = np.asarray(x).reshape(len(x), -1)
+        return mean, np.zeros_like(mean)
+
+
+QUICK = ["--param", "factor_vae.num_train=100", "--param", "factor_vae.num_eval=100",
+         "--param", "factor_vae.num_variance_estimate=200", "--param", "mig.num_train=500"]
+
+
+@pytest.fixture
+def toys(monkeypatch):
+    model = IdentityModel()
+    seen = {}
+
+    def get_dataset(name, options):
+        seen["dataset"], seen["options"] = name, options
+        if name == "no-factors":
+            return NoFactors()
+        if name != "grid":
+            raise ValueError(f"unknown dataset {name!r}; choose one of: grid")
+        return Grid()
+
+    monkeypatch.setattr(cli_evaluate, "_get_dataset", get_dataset)
+    monkeypatch.setattr(cli_evaluate, "_load_model", lambda path: model)
+    return model, seen
+
+
+def make_run_dir(tmp_path, config=None):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "model.keras").write_bytes(b"stub")
+    config = {"dataset": "grid", "dataset_options": {"image_size": 3}} if config is None else config
+    (run_dir / "config.json").write_text(json.dumps(config))
+    return run_dir
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli_evaluate.evaluate_command, [str(a) for a in args])
+
+
+def test_run_directory_writes_metrics_json(tmp_path, toys):
+    model, seen = toys
+    run_dir = make_run_dir(tmp_path)
+    result = invoke(run_dir, "--metrics", "factor_vae,mig", *QUICK)
+    assert result.exit_code == 0, result.output
+    assert seen == {"dataset": "grid", "options": {"image_size": 3}}
+    record = json.loads((run_dir / "metrics.json").read_text())
+    assert record["metrics"]["factor_vae"]["eval_accuracy"] == 1.0
+    assert record["summary"]["factor_vae"] == 1.0
+    assert 0.9 < record["summary"]["mig"] <= 1.0
+    assert record["parameters"]["factor_vae"]["num_train"] == 100
+    assert record["parameters"]["factor_vae"]["batch_size"] == 64
+    assert record["dataset"] == "grid" and record["seed"] == 0 and record["protocol"] == "dlib"
+    assert record["versions"]["scikit-learn"]
+    # Encoder calls never exceed 64 images.
+    assert max(model.calls) <= 64
+    assert "| factor_vae | eval_accuracy * | 1.0000 |" in result.output
+    assert "Wrote" in result.output
+
+
+def test_model_file_needs_dataset_and_writes_next_to_it(tmp_path, toys):
+    model_path = tmp_path / "m.keras"
+    model_path.write_bytes(b"stub")
+    result = invoke(model_path, "--metrics", "mig")
+    assert result.exit_code == 2
+    assert "--dataset is required" in result.output
+    result = invoke(model_path, "--dataset", "grid", "--metrics", "mig", "--seed", "3",
+                    "--protocol", "chyvae", "--param", "mig.num_train=300")
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "m.metrics.json").read_text())
+    assert record["seed"] == 3 and record["protocol"] == "chyvae"
+    assert list(record["metrics"]) == ["mig"]
+
+
+def test_chyvae_protocol_and_explicit_output(tmp_path, toys):
+    run_dir = make_run_dir(tmp_path)
+    out = tmp_path / "out.json"
+    result = invoke(run_dir, "--metrics", "factor_vae", "--protocol", "chyvae", "--output", out,
+                    "--param", "factor_vae.num_train=50", "--param", "factor_vae.num_eval=50",
+                    "--param", "factor_vae.num_variance_estimate=300")
+    assert result.exit_code == 0, result.output
+    record = json.loads(out.read_text())
+    assert record["parameters"]["factor_vae"]["batch_size"] == 200
+    assert record["parameters"]["factor_vae"]["prune_threshold"] == 0.0
+    assert not (run_dir / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["{run}", "--metrics", "mig,irs"], "unknown metric(s) irs; valid metrics are"),
+    (["{run}", "--metrics", "mig", "--param", "mig.bins=3"], "unknown parameter(s) bins"),
+    (["{run}", "--metrics", "mig", "--param", "dci.num_train=3"], "not being computed"),
+    (["{run}", "--param", "num_train=3"], "METRIC.NAME=VALUE"),
+    (["{run}", "--dataset", "nope"], "unknown dataset 'nope'"),
+    (["{run}", "--dataset", "no-factors"], "no ground-truth factors"),
+    (["{tmp}/missing"], "does not exist"),
+    (["{tmp}/notes.txt", "--dataset", "grid"], "neither a run directory nor a .keras"),
+    (["{tmp}", "--dataset", "grid"], "has no model.keras"),
+    (["{run}", "--output", "{tmp}/no/such/dir/m.json"], "does not exist"),
+    (["{run}", "--dataset-option", "oops"], "is not KEY=VALUE"),
+])
+def test_errors_are_one_line_with_exit_code_2(tmp_path, toys, args, message):
+    run_dir = make_run_dir(tmp_path)
+    (tmp_path / "notes.txt").write_text("x")
+    args = [a.format(run=run_dir, tmp=tmp_path) for a in args]
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_config_without_dataset_and_unloadable_model(tmp_path, toys, monkeypatch):
+    run_dir = make_run_dir(tmp_path, config={"latent_dim": 10})
+    result = invoke(run_dir)
+    assert result.exit_code == 2 and "has no \"dataset\" key" in result.output
+
+    def broken(path):
+        raise OSError("file is not a zip archive\nmore detail")
+
+    monkeypatch.setattr(cli_evaluate, "_load_model", broken)
+    other = tmp_path / "other"
+    other.mkdir()
+    result = invoke(make_run_dir(other, config={"dataset": "grid"}))
+    assert result.exit_code == 2
+    assert "could not load" in result.output and "OSError: file is not a zip archive" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_nan_representation_is_an_input_error(tmp_path, toys, monkeypatch):
+    class NanModel:
+        def encode(self, x):
+            mean = np.full((len(x), 3), np.nan, np.float32)
+            return mean, mean
+
+    monkeypatch.setattr(cli_evaluate, "_load_model", lambda path: NanModel())
+    result = invoke(make_run_dir(tmp_path), "--metrics", "mig")
+    assert result.exit_code == 2
+    assert "representation contains NaN or inf" in result.output
+
+
+def test_registered_in_main_group():
+    main = pytest.importorskip("hwkeras.cli.main")
+    result = CliRunner().invoke(main.main, ["evaluate", "--help"])
+    assert result.exit_code == 0
+    assert "--protocol [dlib|chyvae]" in result.output
+
+
+def test_end_to_end_with_a_saved_model(tmp_path):
+    """An untrained CHyVAE saved as .keras, loaded and evaluated on real ellipse images."""
+    hwkeras = pytest.importorskip("hwkeras")
+    data = pytest.importorskip("hwkeras.data")
+    if not hasattr(hwkeras, "HyperpriorVAE") or not hasattr(data, "get_dataset"):
+        pytest.skip("model or dataset registry not available")
+    try:
+        data.get_dataset("correlated-ellipses", image_size=32)
+    except ValueError:
+        pytest.skip("correlated-ellipses is not registered")
+    model = hwkeras.HyperpriorVAE(latent_dim=4, nu=8.0, image_shape=(32, 32, 1),
+                                  hidden_units=32, seed=0)
+    model(np.zeros((1, 32, 32, 1), np.float32))
+    path = tmp_path / "tiny.keras"
+    model.save(path)
+    result = invoke(path, "--dataset", "correlated-ellipses", "--dataset-option", "image_size=32",
+                    "--metrics", "factor_vae,mig", "--param", "factor_vae.num_train=20",
+                    "--param", "factor_vae.num_eval=20",
+                    "--param", "factor_vae.num_variance_estimate=128",
+                    "--param", "mig.num_train=128")
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "tiny.metrics.json").read_text())
+    assert record["dataset_options"] == {"image_size": 32}
+    assert 0.0 <= record["summary"]["factor_vae"] <= 1.0
+    assert 0.0 <= record["summary"]["mig"] <= 1.0
+    assert record["metrics"]["factor_vae"]["num_active_dims"] <= 4
