@@ -13,11 +13,7 @@ import os
 
 import click
 
-
-class InputError(click.ClickException):
-    """Bad input: printed as one ``Error: ...`` line, exit code 2 like Click's usage errors."""
-
-    exit_code = 2
+from hwkeras.cli.common import InputError
 
 
 def dataset_rows(data_dir=None):

@@ -26,6 +26,11 @@ def run(*args, cwd=None):
         (["--image-size", "50"], "renders at 16, 32, 64, 128 or 256 pixels"),
         (["--dataset", "mnist"], "unknown dataset 'mnist'; choose one of: correlated-ellipses"),
         (["--steps", "0"], "--steps must be positive"),
+        (["--model", "vae", "--nu", "50"], "model 'vae' takes no option nu"),
+        (["--model", "gan"], "unknown model 'gan'; choose one of: chyvae, vae"),
+        (["--data-dir", "/nonexistent"], "procedural"),
+        (["--eval-every", "5", "--eval-metrics", "mig,irs"], "unknown metric(s) irs"),
+        (["--eval-every", "5", "--eval-param", "dci.num_train=3"], "--eval-metrics does not compute"),
     ],
 )
 def test_bad_input_gives_one_line_error(tmp_path, args, message):
@@ -47,7 +52,8 @@ def test_fit_writes_the_run_and_exports(tmp_path):
     assert "Training on CPU" in result.stdout or "Training on GPU" in result.stdout
     run_dir = tmp_path / "runs" / "tiny"
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["latent_dim"] == 3 and config["nu"] == 12.0 and config["steps_trained"] == 3
+    assert config["latent_dim"] == 3 and config["model_options"] == {"nu": 12.0} and config["steps_trained"] == 3
+    assert config["model"] == "chyvae" and config["model_config"]["nu"] == 12.0
     assert config["dataset"] == "correlated-ellipses" and config["image_shape"] == [32, 32, 1]
     assert (run_dir / "model.keras").stat().st_size > 0
     assert len((run_dir / "history.csv").read_text().splitlines()) == 2  # header + 1 epoch
@@ -59,3 +65,37 @@ def test_fit_writes_the_run_and_exports(tmp_path):
     assert str(os.path.join("sm", "tiny")) in result.stdout
     again = run("fit", "--steps", "1", "--output-dir", "runs", "--export-dir", "sm", "--run-name", "tiny", cwd=tmp_path)
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+@pytest.mark.slow
+def test_fit_trains_a_baseline_with_its_options(tmp_path):
+    result = run(
+        "fit", "--model", "beta-tcvae", "--beta", "3", "--steps", "2", "--batch-size", "4", "--latent-dim", "2",
+        "--image-size", "32", "--output-dir", "runs", "--no-export", "--run-name", "tc", cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    config = json.loads((tmp_path / "runs" / "tc" / "config.json").read_text())
+    assert config["model"] == "beta-tcvae" and config["model_config"]["beta"] == 3.0
+    header = (tmp_path / "runs" / "tc" / "history.csv").read_text().splitlines()[0]
+    assert "tc" in header.split(",") and "kl" in header.split(",")
+    assert not (tmp_path / "saved_models").exists()
+
+
+@pytest.mark.slow
+def test_fit_logs_disentanglement_metrics_during_training(tmp_path):
+    result = run(
+        "fit", "--steps", "4", "--eval-every", "2", "--eval-metrics", "mig", "--eval-param", "mig.num_train=300",
+        "--batch-size", "4", "--latent-dim", "2", "--image-size", "32", "--output-dir", "runs", "--no-export",
+        "--run-name", "ev", cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "runs" / "ev"
+    rows = (run_dir / "history.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    assert len(rows) == 3 and "eval_mig" in header  # two evaluations, one per 2-step epoch
+    values = [float(r.split(",")[header.index("eval_mig")]) for r in rows[1:]]
+    records = json.loads((run_dir / "eval_metrics.json").read_text())
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert [r["summary"]["mig"] for r in records] == values
+    assert all(0.0 <= v <= 1.0 for v in values)
+    assert records[0]["parameters"]["mig"]["num_train"] == 300
