@@ -26,17 +26,27 @@ def serve(path):
     return json.loads(out.strip().splitlines()[-1])
 
 
-MODEL_KINDS = [
-    ("chyvae", lambda shape: hwkeras.HyperpriorVAE(latent_dim=3, nu=10.0, image_shape=shape, hidden_units=16, seed=0)),
-    ("vae", lambda shape: hwkeras.VAE(latent_dim=3, image_shape=shape, hidden_units=16, seed=0)),
+def tiny(kind, shape):
+    """Every registered model kind, tiny (a small discriminator for the adversarial ones)."""
+    from hwkeras.baselines import MODELS, model_options
+
+    options = {"nu": 10.0} if kind == "chyvae" else {}
+    if "discriminator_units" in model_options(kind):
+        options.update(discriminator_units=16, discriminator_layers=2)
+    assert kind in MODELS
+    return hwkeras.build_model(kind, latent_dim=3, image_shape=shape, hidden_units=16, seed=0, **options)
+
+
+# Both image shapes for CHyVAE; one for each baseline (they share the export code path).
+KIND_SHAPES = [("chyvae", (32, 32, 1)), ("chyvae", (16, 32, 3))] + [
+    (kind, (16, 16, 1)) for kind in ("vae", "beta-vae", "factor-vae", "beta-tcvae", "bf-vae-0", "bf-vae-1", "bf-vae-2")
 ]
 
 
-@pytest.mark.parametrize("kind,build", MODEL_KINDS, ids=[k for k, _ in MODEL_KINDS])
-@pytest.mark.parametrize("shape", [(32, 32, 1), (16, 32, 3)])
-def test_saved_model_serves_without_hwkeras(tmp_path, kind, build, shape):
+@pytest.mark.parametrize("kind,shape", KIND_SHAPES)
+def test_saved_model_serves_without_hwkeras(tmp_path, kind, shape):
     p = 3
-    model = build(shape)
+    model = tiny(kind, shape)
     path = export_saved_model(model, tmp_path / "model", card={"dataset": "correlated-ellipses"})
     report = serve(path)
     assert report["imported"] == []
