@@ -9,17 +9,27 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,jax,torch]'
 	touch $(STAMP)
 
 fit: $(STAMP)
 	$(BIN)/hwkeras fit --preset quick
 
+# The parity tests run once per non-TF backend, each in its own pytest process (a process holds
+# one Keras backend); under TensorFlow they would repeat both, hence the --ignore.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --ignore=tests/test_backends.py
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q tests/test_backends.py
+	KERAS_BACKEND=torch $(BIN)/python -m pytest -q tests/test_backends.py
 
+# Each script compares two or more things in one run; figures go to docs/BENCHMARKS.md.
+# bench_metrics at the reference sizes takes ~20 minutes on 2 CPU cores.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_models.py
+	$(BIN)/python benchmarks/bench_backends.py
+	$(BIN)/python benchmarks/bench_data.py
+	$(BIN)/python benchmarks/bench_metrics.py --measure-encoder
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import click
 
@@ -21,11 +23,31 @@ def export_command(target, output, overwrite):
     output = output or os.path.join("saved_models", name)
     if os.path.exists(output) and not overwrite:
         raise InputError(f"{output} already exists; pass --overwrite or choose another --output")
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        # SavedModels come from the TensorFlow backend (a JAX export writes but its linear algebra
+        # fails when served): re-run this command in a TF process on the same .keras file.
+        _export_in_tensorflow(target, output, overwrite)
+        return
     model = load_model(model_path)
     card = {"dataset": config.get("dataset"), "training_steps": config.get("steps_trained"),
             "metrics": _metrics(os.path.dirname(model_path))}
     path = export_saved_model(model, output, overwrite=overwrite, card=card)
     click.echo(f"SavedModel: {path}")
+
+
+def _export_in_tensorflow(target, output, overwrite):
+    command = [sys.executable, "-m", "hwkeras.cli.main", "export", target, "--output", output]
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    done = subprocess.run(command + (["--overwrite"] if overwrite else []), env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1].removeprefix("Error: ")
+        # Bad input keeps its exit code 2 (InputError); anything else is a failed export.
+        error = InputError if done.returncode == InputError.exit_code else click.ClickException
+        raise error(last)
+    click.echo(done.stdout.rstrip())
 
 
 def _metrics(run_dir):

@@ -13,6 +13,8 @@ from hwkeras.layers import build_decoder, build_encoder, validate_image_shape
 
 def bernoulli_nll(x, logits):
     """-log p(x | logits) summed over pixels, per example: the stable sigmoid cross-entropy."""
+    # x may be a numpy batch (compute_terms called directly); torch cannot mix it with a grad tensor.
+    x = ops.convert_to_tensor(x, dtype=logits.dtype)
     per_pixel = ops.relu(logits) - logits * x + ops.log1p(ops.exp(-ops.abs(logits)))
     return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
 
@@ -88,13 +90,16 @@ class LatentVariableModel(keras.Model):
             )
         return ops.cast(x, "float32")
 
-    def train_step(self, data):
+    # ``*args``: ``(data)`` on TensorFlow and torch, ``(state, data)`` on JAX, whose trainer is stateless.
+    def train_step(self, *args):
         from hwkeras import training
 
-        return training.train_step(self, data)
+        return training.train_step(self, *args)
 
-    def test_step(self, data):
-        return self.update_trackers(self.compute_terms(self.images_from_batch(data), training=False))
+    def test_step(self, *args):
+        from hwkeras import training
+
+        return training.test_step(self, *args)
 
     def update_trackers(self, terms):
         for name, tracker in self.trackers.items():
@@ -106,7 +111,9 @@ class LatentVariableModel(keras.Model):
         return list(self.trackers.values())
 
     def standard_normal(self, shape, noise=None):
-        return keras.random.normal(shape, seed=self.seed_generator) if noise is None else noise
+        if noise is None:
+            return keras.random.normal(shape, seed=self.seed_generator)
+        return ops.convert_to_tensor(noise, dtype="float32")  # numpy noise would not mix with torch tensors
 
     def get_config(self):
         return {

@@ -41,7 +41,9 @@ class CholeskyGaussianHead(keras.layers.Layer):
         padded = ops.pad(packed, [[0, 0], [1, 0]])
         full = ops.reshape(ops.take(padded, self._tril_index, axis=1), (-1, p, p))
         diag = ops.softplus(full) + DIAGONAL_OFFSET
-        return full * (1.0 - self._diag_mask) + diag * self._diag_mask
+        # A backend tensor, not the numpy mask: torch cannot mix a grad-carrying tensor with numpy.
+        mask = ops.convert_to_tensor(self._diag_mask, dtype=full.dtype)
+        return full * (1.0 - mask) + diag * mask
 
     def call(self, features):
         p = self.latent_dim

@@ -33,6 +33,18 @@ class AdversarialTCModel(DiagonalGaussianVAE):
         # Built now so that a .keras file restores its slots into variables that already exist.
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
+    @property
+    def non_trainable_variables(self):
+        # Keras's JAX trainer carries only model.optimizer's state through its jitted steps; D's
+        # optimizer state rides along as non-trainable model state there, so that its slots and
+        # iterations advance and are synced back after each epoch. Other backends update the
+        # variables in place and keep Keras's list. (.keras saving walks the attributes, not
+        # this list, so the files are the same on every backend.)
+        variables = super().non_trainable_variables
+        if keras.backend.backend() == "jax":
+            variables = variables + list(self.discriminator_optimizer.variables)
+        return variables
+
     def total_correlation_terms(self, codes, training=False):
         """``tc``, ``discriminator_loss``, ``discriminator_accuracy`` per example for codes (B, p)."""
         return adversary.discriminator_terms(self.discriminator, codes, seed=self.seed_generator,

@@ -2,7 +2,9 @@
 
 Each backend module exposes ``train_step(model, data) -> dict of metric results``; the model
 supplies ``model.compute_terms(x, training=True)`` (per-example loss terms) and
-``model.update_trackers(terms)``.
+``model.update_trackers(terms)``. JAX is the exception: Keras's JAX trainer is stateless and
+calls ``train_step(state, data)`` / ``test_step(state, data)``, expecting ``(logs, new_state)``,
+so ``hwkeras.training.jax`` takes and returns the state (see there).
 
 Adversarial models (FactorVAE, BF-VAE) also have a ``discriminator`` (a Keras layer) and a
 ``discriminator_optimizer``, and their terms include a per-example ``discriminator_loss``.
@@ -38,13 +40,30 @@ def build_optimizers(model):
         model.optimizer.build(model.trainable_variables)
 
 
-def train_step(model, data):
+def _backend_module():
     backend = keras.backend.backend()
     if backend == "tensorflow":
         from hwkeras.training import tensorflow as impl
+    elif backend == "jax":
+        from hwkeras.training import jax as impl
+    elif backend == "torch":
+        from hwkeras.training import torch as impl
     else:
         raise NotImplementedError(
-            f"hwkeras trains on the TensorFlow backend for now (KERAS_BACKEND={backend!r}); "
-            "set KERAS_BACKEND=tensorflow"
+            f"hwkeras trains on the tensorflow, jax and torch backends, not KERAS_BACKEND={backend!r}"
         )
-    return impl.train_step(model, data)
+    return impl
+
+
+def train_step(model, *args):
+    """``(data)`` on TensorFlow and torch, ``(state, data)`` on JAX; see the module docstring."""
+    return _backend_module().train_step(model, *args)
+
+
+def test_step(model, *args):
+    if keras.backend.backend() == "jax":
+        from hwkeras.training import jax as impl
+
+        return impl.test_step(model, *args)
+    (data,) = args
+    return model.update_trackers(model.compute_terms(model.images_from_batch(data), training=False))

@@ -1,0 +1,34 @@
+"""PyTorch backend: autograd around the shared keras.ops loss, updates under no_grad."""
+
+import torch
+from keras import ops
+
+from hwkeras.training import build_optimizers, has_discriminator, split_trainable_weights
+
+
+def _grads(loss, variables, retain_graph=False):
+    # autograd.grad, not loss.backward(): backward would accumulate both losses' gradients in
+    # every weight's .grad (the discriminator loss reaches the encoder through the real codes),
+    # whereas each optimizer must see only its own loss, as from TF's tape.gradient.
+    grads = torch.autograd.grad(loss, [v.value for v in variables], retain_graph=retain_graph,
+                                allow_unused=True)
+    return list(grads)
+
+
+def train_step(model, data):
+    x = model.images_from_batch(data)
+    adversarial = has_discriminator(model)
+    terms = model.compute_terms(x, training=True)
+    loss = ops.mean(terms["loss"])
+    if model.losses:
+        loss = loss + ops.sum(model.losses)
+    weights, discriminator_weights = split_trainable_weights(model)
+    build_optimizers(model)
+    grads = _grads(loss, weights, retain_graph=adversarial)
+    if adversarial:
+        discriminator_grads = _grads(ops.mean(terms["discriminator_loss"]), discriminator_weights)
+    with torch.no_grad():
+        if adversarial:
+            model.discriminator_optimizer.apply(discriminator_grads, discriminator_weights)
+        model.optimizer.apply(grads, weights)
+        return model.update_trackers(terms)

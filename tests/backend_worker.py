@@ -1,0 +1,171 @@
+"""The backend-parity computations, run under one Keras backend; driven by tests/test_backends.py.
+
+    KERAS_BACKEND=jax python tests/backend_worker.py WORKDIR
+
+writes WORKDIR/<backend>.npz. The TensorFlow role runs first: it saves every model's initial
+weights (``<model>.weights.h5``) and a ``.keras`` file per round-trip model, which the other
+backends load, so all backends start from the same weights. Inputs, noise and the
+discriminator's permutation are fixed numpy arrays rebuilt identically in every role.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import keras  # noqa: E402
+from keras import ops  # noqa: E402
+
+import hwkeras  # noqa: E402, F401
+from hwkeras.baselines import MODELS, build_model  # noqa: E402
+from hwkeras.baselines import discriminator as adversary  # noqa: E402
+from hwkeras.layers import InverseWishartSampler  # noqa: E402
+from hwkeras.layers.inverse_wishart import bartlett_inverse_wishart  # noqa: E402
+from hwkeras.special import digamma, lgamma  # noqa: E402
+
+P, SIDE, BATCH = 3, 16, 8
+SHAPE = (SIDE, SIDE, 1)
+LEARNING_RATE = 0.01  # SGD for the model's one-step check
+ROUND_TRIP = ("chyvae", "factor-vae")
+FIT = ("chyvae", "factor-vae")
+SAMPLER_PSI = np.array([[6.0, 1.0, 0.0], [1.0, 5.0, -1.0], [0.0, -1.0, 4.0]])
+SAMPLER_NU = 10.0
+SAMPLER_DRAWS = 4000
+SPECIAL_POINTS = np.array([0.3, 1.0, 2.5, 17.0, 250.0], "float32")
+
+
+def tiny(name, seed=0):
+    options = {}
+    if name == "chyvae":
+        options["nu"] = 10.0
+    if name in ("factor-vae",) or name.startswith("bf-vae"):
+        options.update(discriminator_units=16, discriminator_layers=2, discriminator_learning_rate=1e-3)
+    if name in ("bf-vae-1", "bf-vae-2"):
+        options["dataset_size"] = 64
+    return build_model(name, latent_dim=P, image_shape=SHAPE, hidden_units=16, seed=seed, **options)
+
+
+def inputs():
+    """Images, per-model noise and the discriminator's permutation, the same in every role."""
+    rng = np.random.RandomState(0)
+    # Blurry random blobs in [0, 1]: enough structure for a nonzero gradient everywhere.
+    x = rng.uniform(size=(BATCH, SIDE, SIDE, 1)).astype("float32") ** 3
+    eps, eps_tilde = (rng.normal(size=(BATCH, P)).astype("float32") for _ in range(2))
+    order = np.argsort(rng.uniform(size=(BATCH, P)), axis=0).astype("int32")
+    return x, eps, eps_tilde, order
+
+
+def noise_for(name, eps, eps_tilde):
+    return (eps, eps_tilde) if name == "chyvae" else eps
+
+
+def fix_permutation(order):
+    """Replaces the discriminator's random permutation by ``order``: the backends' RNGs differ."""
+    fixed = ops.convert_to_tensor(order)
+    adversary.permute_dims = lambda z, seed=None: ops.take_along_axis(z, fixed, axis=0)
+
+
+def parity(name, backend, workdir, x, noise, out):
+    model = tiny(name)
+    weights_path = os.path.join(workdir, f"{name}.weights.h5")
+    if backend == "tensorflow":
+        # A fresh head gives codes near 0, where kl and tc are tiny differences of O(1) numbers and
+        # float32 cancellation swamps a 1e-4 comparison; a larger head makes every term O(1).
+        kernel = model.head.dense.kernel
+        kernel.assign(kernel * 20.0)
+        model.save_weights(weights_path)
+    model.load_weights(weights_path)
+    out[f"{name}/initial"] = _stack(model.weights)
+    for key, value in model.compute_terms(x, noise=noise).items():
+        out[f"{name}/terms/{key}"] = ops.convert_to_numpy(value)
+    original, fixed = model.compute_terms, noise
+    # The step draws no noise of its own: train_step calls compute_terms without noise.
+    model.compute_terms = lambda x, training=False, noise=None: original(x, training=training, noise=fixed)
+    model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE))
+    model.train_on_batch(x)
+    out[f"{name}/after_step"] = _stack(model.weights)
+
+
+def round_trip(name, backend, workdir, x, out):
+    """Loads the other backends' .keras files, then trains one step and saves its own."""
+    for source in ("tensorflow", "jax", "torch"):
+        path = os.path.join(workdir, f"{source}_{name}.keras")
+        if source != backend and os.path.isfile(path):
+            _record(keras.saving.load_model(path), x, f"{name}/from_{source}", out)
+    if backend == "tensorflow":
+        model = tiny(name)
+        model.load_weights(os.path.join(workdir, f"{name}.weights.h5"))
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    else:
+        model = keras.saving.load_model(os.path.join(workdir, f"tensorflow_{name}.keras"))
+    model.train_on_batch(x)
+    model.save(os.path.join(workdir, f"{backend}_{name}.keras"))
+    _record(model, x, f"{name}/own", out)
+
+
+def _record(model, x, prefix, out):
+    for i, value in enumerate(model.encode(x)):
+        out[f"{prefix}/encode_{i}"] = ops.convert_to_numpy(value)
+    out[f"{prefix}/call"] = ops.convert_to_numpy(model(x))
+    out[f"{prefix}/iterations"] = np.asarray(int(model.optimizer.iterations))
+    out[f"{prefix}/sample_shape"] = np.asarray(ops.shape(model.sample(2)))
+
+
+def sampler(backend, out):
+    draws = {"sampler": InverseWishartSampler(SAMPLER_PSI, SAMPLER_NU, seed=5).sample(SAMPLER_DRAWS)}
+    if backend == "tensorflow":  # the keras.ops path under TF too, next to TFP's
+        draws["bartlett"] = bartlett_inverse_wishart(SAMPLER_DRAWS, SAMPLER_PSI, SAMPLER_NU, seed=6)
+    for key, sigma in draws.items():
+        sigma = ops.convert_to_numpy(sigma).astype("float64")
+        out[f"{key}/sigma"] = sigma
+
+
+def short_fit(name, out):
+    keras.utils.set_random_seed(0)
+    model = tiny(name)
+    rng = np.random.RandomState(1)
+    x = (rng.uniform(size=(32, SIDE, SIDE, 1)) > 0.7).astype("float32")
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    adversarial = getattr(model, "discriminator", None) is not None
+    d_before = _stack(model.discriminator.weights) if adversarial else np.zeros(1)
+    seed_before = np.asarray(model.seed_generator.state).copy()
+    out[f"fit/{name}/before"] = model.evaluate(x, batch_size=16, verbose=0, return_dict=True)["loss"]
+    model.fit(x, batch_size=16, epochs=6, verbose=0)
+    out[f"fit/{name}/after"] = model.evaluate(x, batch_size=16, verbose=0, return_dict=True)["loss"]
+    out[f"fit/{name}/iterations"] = int(model.optimizer.iterations)
+    out[f"fit/{name}/seed_moved"] = bool(np.any(np.asarray(model.seed_generator.state) != seed_before))
+    if adversarial:
+        out[f"fit/{name}/d_iterations"] = int(model.discriminator_optimizer.iterations)
+        out[f"fit/{name}/d_change"] = float(np.abs(_stack(model.discriminator.weights) - d_before).max())
+
+
+def _stack(variables):
+    return np.concatenate([ops.convert_to_numpy(v).astype("float64").ravel() for v in variables])
+
+
+def run(workdir):
+    backend = keras.backend.backend()
+    x, eps, eps_tilde, order = inputs()
+    out = {}
+    saved_permute = adversary.permute_dims
+    fix_permutation(order)
+    try:
+        for name in MODELS:
+            parity(name, backend, workdir, x, noise_for(name, eps, eps_tilde), out)
+    finally:
+        adversary.permute_dims = saved_permute
+    for name in ROUND_TRIP:
+        round_trip(name, backend, workdir, x, out)
+    sampler(backend, out)
+    out["special/lgamma"] = ops.convert_to_numpy(lgamma(SPECIAL_POINTS))
+    out["special/digamma"] = ops.convert_to_numpy(digamma(SPECIAL_POINTS))
+    if backend != "tensorflow":  # TF's fits are covered by test_model.py and test_baselines.py
+        for name in FIT:
+            short_fit(name, out)
+    np.savez(os.path.join(workdir, f"{backend}.npz"), **out)
+    return out
+
+
+if __name__ == "__main__":
+    run(sys.argv[1])

@@ -1,0 +1,147 @@
+"""Backend parity: every model's loss terms, one optimizer step, .keras files, the inverse-Wishart
+sampler and a short fit agree across TensorFlow, JAX and PyTorch.
+
+The computations live in ``tests/backend_worker.py``, run once per backend: in this process for
+the active backend, in a subprocess (with KERAS_BACKEND set) for the others. TensorFlow is the
+reference and always runs first. Under TensorFlow this module checks JAX and torch; under
+KERAS_BACKEND=jax or torch it checks that backend alone (``make test`` runs it that way).
+
+The discriminator's permutation of the codes is fixed by the worker (the backends' random
+streams differ), so the adversarial terms are compared exactly too.
+"""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from scipy import special, stats
+
+from tests import backend_worker as worker
+
+ACTIVE = keras.backend.backend()
+CHECKED = ("jax", "torch") if ACTIVE == "tensorflow" else (ACTIVE,)
+RTOL = 1e-4
+# beta-TCVAE's tc is a difference of O(10) float32 log-densities that nearly cancel: its rounding
+# floor is ~1e-6 absolute however small tc itself is.
+ABSOLUTE_FLOOR = {"beta-tcvae/terms/tc": 1e-5}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("backends"))
+    out = {}
+    for backend in ("tensorflow",) + CHECKED:
+        if backend == ACTIVE:
+            out[backend] = worker.run(workdir)
+            continue
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        done = subprocess.run([sys.executable, worker.__file__, workdir], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, f"{backend} worker failed:\n{done.stderr[-3000:]}"
+        out[backend] = dict(np.load(os.path.join(workdir, f"{backend}.npz")))
+    out["workdir"] = workdir
+    return out
+
+
+def close(actual, expected, rtol=RTOL, floor=0.0):
+    """Relative agreement, the scale being the largest entry of ``expected`` (terms near 0 included)."""
+    actual, expected = np.asarray(actual, "float64"), np.asarray(expected, "float64")
+    scale = max(np.abs(expected).max(), 1e-12)
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=max(rtol * scale, floor))
+
+
+@pytest.mark.parametrize("backend", CHECKED)
+@pytest.mark.parametrize("name", list(worker.MODELS))
+def test_loss_terms_and_one_sgd_step_match_tensorflow(results, backend, name):
+    reference, other = results["tensorflow"], results[backend]
+    np.testing.assert_array_equal(other[f"{name}/initial"], reference[f"{name}/initial"])
+    keys = [k for k in reference if k.startswith(f"{name}/terms/")]
+    assert keys and keys == [k for k in other if k.startswith(f"{name}/terms/")]
+    for key in keys:
+        if key.endswith("discriminator_accuracy"):  # 0, 1/2 or 1: a sign of a logit difference
+            np.testing.assert_array_equal(other[key], reference[key])
+        else:
+            close(other[key], reference[key], floor=ABSOLUTE_FLOOR.get(key, 0.0))
+    # Same weights after the step, and the same update (the step is small next to the weights,
+    # so the update is the sharper check; it includes D's own Adam step for adversarial models).
+    close(other[f"{name}/after_step"], reference[f"{name}/after_step"])
+    initial = reference[f"{name}/initial"]
+    update = reference[f"{name}/after_step"] - initial
+    assert np.abs(update).max() > 0
+    close(other[f"{name}/after_step"] - initial, update, rtol=1e-3)
+
+
+@pytest.mark.parametrize("backend", ("tensorflow",) + CHECKED)
+def test_lgamma_and_digamma_match_scipy(results, backend):
+    x = worker.SPECIAL_POINTS.astype("float64")
+    np.testing.assert_allclose(results[backend]["special/lgamma"], special.gammaln(x), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(results[backend]["special/digamma"], special.digamma(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ("tensorflow",) + CHECKED)
+def test_sampler_moments_match_the_inverse_wishart(results, backend):
+    """E[Sigma] = Psi / (nu - p - 1), E[Sigma^-1] = nu Psi^-1, within 5 standard errors."""
+    psi, nu = worker.SAMPLER_PSI, worker.SAMPLER_NU
+    p = psi.shape[0]
+    keys = ["sampler/sigma"] + (["bartlett/sigma"] if backend == "tensorflow" else [])
+    for key in keys:
+        sigma = results[backend][key]
+        assert sigma.shape == (worker.SAMPLER_DRAWS, p, p)
+        for draws, expected in ((sigma, psi / (nu - p - 1)), (np.linalg.inv(sigma), nu * np.linalg.inv(psi))):
+            error = draws.std(axis=0) / np.sqrt(len(draws))
+            assert np.all(np.abs(draws.mean(axis=0) - expected) < 5 * error + 1e-9), (key, draws.mean(0), expected)
+
+
+@pytest.mark.parametrize("backend", CHECKED)
+def test_sampler_draws_agree_in_distribution_with_tfp(results, backend):
+    tfp_draws = results["tensorflow"]["sampler/sigma"]
+    for summary in (lambda s: np.linalg.slogdet(s)[1], lambda s: np.trace(s, axis1=1, axis2=2)):
+        assert stats.ks_2samp(summary(results[backend]["sampler/sigma"]), summary(tfp_draws)).pvalue > 1e-3
+    if ACTIVE == "tensorflow":  # the keras.ops path under TF too
+        bartlett = results["tensorflow"]["bartlett/sigma"]
+        assert stats.ks_2samp(np.linalg.slogdet(bartlett)[1], np.linalg.slogdet(tfp_draws)[1]).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("backend", CHECKED)
+@pytest.mark.parametrize("name", worker.ROUND_TRIP)
+def test_keras_files_load_across_backends_with_identical_outputs(results, backend, name):
+    """TF's file under each backend, each backend's file under TF, and JAX's file under torch."""
+    other = results[backend]
+    pairs = [(other, f"{name}/from_tensorflow", results["tensorflow"], f"{name}/own")]
+    if ACTIVE == "tensorflow":
+        loaded = keras.saving.load_model(os.path.join(results["workdir"], f"{backend}_{name}.keras"))
+        mine = {}
+        worker._record(loaded, worker.inputs()[0], "here", mine)
+        pairs.append((mine, "here", other, f"{name}/own"))
+    if backend == "torch" and "jax" in results:
+        pairs.append((other, f"{name}/from_jax", results["jax"], f"{name}/own"))
+    for loaded, prefix, saved, saved_prefix in pairs:
+        for suffix in ("encode_0", "encode_1", "call", "iterations", "sample_shape"):
+            # Identical weights; the forward pass itself may differ by float32 rounding across backends.
+            close(loaded[f"{prefix}/{suffix}"], saved[f"{saved_prefix}/{suffix}"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("backend", CHECKED)
+@pytest.mark.parametrize("name", worker.FIT)
+def test_short_fit_lowers_the_loss_and_keeps_all_state(results, backend, name):
+    fit = {k.split("/")[-1]: v for k, v in results[backend].items() if k.startswith(f"fit/{name}/")}
+    assert fit["after"] < 0.95 * fit["before"], fit
+    assert fit["iterations"] == 12 and fit["seed_moved"]
+    if name == "factor-vae":  # D's weights and Adam state survive JAX's end-of-epoch state sync
+        assert fit["d_iterations"] == 12 and fit["d_change"] > 1e-4
+
+
+def test_cli_export_from_another_backend_runs_in_tensorflow(results, tmp_path):
+    """``hwkeras export`` under JAX/torch hands the .keras file to a TensorFlow subprocess."""
+    backend = CHECKED[-1]
+    model_path = os.path.join(results["workdir"], "tensorflow_chyvae.keras")
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, "-m", "hwkeras.cli.main", "export", model_path, "--output", str(tmp_path / "out")]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "out" / "saved_model.pb").is_file() and (tmp_path / "out" / "model.json").is_file()
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "already exists" in again.stderr
