@@ -13,24 +13,28 @@ class InputError(click.ClickException):
 
 
 def resolve_run(target):
-    """RUN_DIR or MODEL.keras -> (model_path, config dict or {}, name)."""
+    """RUN_DIR or MODEL.keras -> (model_path, config dict or None when there is none, name)."""
     target = os.path.normpath(target)
+    if not os.path.exists(target):
+        raise InputError(f"{target} does not exist (expected a run directory or a .keras file)")
     if os.path.isdir(target):
         model_path = os.path.join(target, "model.keras")
         if not os.path.isfile(model_path):
             raise InputError(f"{target} is not a run directory: it has no model.keras (hwkeras fit writes one)")
-        config = {}
+        config = None
         config_path = os.path.join(target, "config.json")
         if os.path.isfile(config_path):
             try:
                 with open(config_path) as f:
                     config = json.load(f)
             except (OSError, ValueError) as exc:
-                raise InputError(f"{config_path} is not valid JSON ({exc.__class__.__name__})") from None
+                raise InputError(f"{config_path} is not readable JSON ({exc.__class__.__name__})") from None
+            if not isinstance(config, dict):
+                raise InputError(f"{config_path} must hold a JSON object")
         return model_path, config, os.path.basename(target)
     if os.path.isfile(target) and target.endswith(".keras"):
-        return target, {}, os.path.splitext(os.path.basename(target))[0]
-    raise InputError(f"{target} is neither a run directory nor a .keras file")
+        return target, None, os.path.splitext(os.path.basename(target))[0]
+    raise InputError(f"{target} is neither a run directory nor a .keras model file")
 
 
 def load_model(model_path):

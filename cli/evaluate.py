@@ -13,7 +13,7 @@ import os
 
 import click
 
-from hwkeras.cli.common import InputError
+from hwkeras.cli.common import InputError, resolve_run
 
 METRICS_FILENAME = "metrics.json"
 
@@ -59,38 +59,21 @@ def _parse_metric_params(pairs):
 
 def resolve_target(target, dataset_name, dataset_options):
     """(model path, dataset name, dataset options, run directory or None, default output)."""
-    if os.path.isdir(target):
-        config_path = os.path.join(target, "config.json")
-        model_path = os.path.join(target, "model.keras")
-        if not os.path.isfile(model_path):
-            raise InputError(f"{target} is not a run directory: it has no model.keras "
-                             f"(train one with `hwkeras fit` or pass a .keras file)")
-        config = {}
-        if os.path.isfile(config_path):
-            try:
-                with open(config_path) as f:
-                    config = json.load(f)
-            except (OSError, json.JSONDecodeError) as exc:
-                raise InputError(f"{config_path} is not readable JSON ({_one_line(exc)})") from None
-            if not isinstance(config, dict):
-                raise InputError(f"{config_path} must hold a JSON object")
-        elif dataset_name is None:
-            raise InputError(f"{target} has no config.json; pass --dataset NAME")
-        name = dataset_name or config.get("dataset")
-        if not name:
-            raise InputError(f"{config_path} has no \"dataset\" key; pass --dataset NAME")
-        options = dict(config.get("dataset_options") or {}) if dataset_name is None else {}
-        options.update(dataset_options)
-        return model_path, name, options, target, os.path.join(target, METRICS_FILENAME)
-    if os.path.isfile(target):
-        if not target.endswith(".keras"):
-            raise InputError(f"{target} is neither a run directory nor a .keras model file")
+    model_path, config, _ = resolve_run(target)
+    if not os.path.isdir(target):  # a .keras file: nothing says which dataset it was trained on
         if dataset_name is None:
             raise InputError(f"--dataset is required with a .keras file ({target}): the "
                              f"metrics need the dataset's ground-truth factors")
-        default_output = target[: -len(".keras")] + ".metrics.json"
-        return target, dataset_name, dict(dataset_options), None, default_output
-    raise InputError(f"{target} does not exist (expected a run directory or a .keras file)")
+        default_output = model_path[: -len(".keras")] + ".metrics.json"
+        return model_path, dataset_name, dict(dataset_options), None, default_output
+    if config is None and dataset_name is None:
+        raise InputError(f"{target} has no config.json; pass --dataset NAME")
+    name = dataset_name or config.get("dataset")
+    if not name:
+        raise InputError(f"{os.path.join(target, 'config.json')} has no \"dataset\" key; pass --dataset NAME")
+    options = dict(config.get("dataset_options") or {}) if dataset_name is None else {}
+    options.update(dataset_options)
+    return model_path, name, options, target, os.path.join(target, METRICS_FILENAME)
 
 
 def _get_dataset(name, options):

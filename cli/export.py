@@ -20,6 +20,7 @@ def export_command(target, output, overwrite):
     from hwkeras.export import export_saved_model
 
     model_path, config, name = resolve_run(target)
+    config = config or {}
     output = output or os.path.join("saved_models", name)
     if os.path.exists(output) and not overwrite:
         raise InputError(f"{output} already exists; pass --overwrite or choose another --output")

@@ -7,6 +7,7 @@ system pages in only the images a batch touches. The cache is named after the me
 (stored in the zip directory, so free to read), which changes whenever the member does.
 """
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -39,13 +40,26 @@ def writable_cache_dir(preferred, fallback=None):
     raise ValueError(f"no writable cache directory: tried {preferred} and {fallback or user_cache_dir()}")
 
 
-def partial_file(target):
-    """A new temporary file beside ``target``, readable by all like an ordinary file (mkstemp's
-    default 0600 would hide a cache in a shared data folder from other users)."""
+@contextlib.contextmanager
+def atomic_npy(target, dtype, shape):
+    """Yields a writable .npy memmap that appears at ``target`` only if the block completes.
+
+    The file is written beside ``target`` and renamed into place, so an interrupted build never
+    leaves a half-written cache under the real name. It is readable by all like an ordinary file
+    (mkstemp's default 0600 would hide a cache in a shared data folder from other users).
+    """
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".partial-", suffix=".npy")
     os.close(fd)
     os.chmod(tmp, 0o644)
-    return tmp
+    try:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        yield out
+        out.flush()
+        del out
+        os.replace(tmp, target)
+    except BaseException:
+        os.remove(tmp)
+        raise
 
 
 def npz_members(path):
@@ -106,20 +120,12 @@ def _stream_rows(stream, target, transform):
     row_shape, num_rows = shape[1:], shape[0]
     row_bytes = int(np.prod(row_shape, dtype=np.int64)) * dtype.itemsize
     sample = transform(np.zeros((1,) + row_shape, dtype))
-    tmp = partial_file(target)
-    try:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=sample.dtype, shape=(num_rows,) + sample.shape[1:])
+    with atomic_npy(target, sample.dtype, (num_rows,) + sample.shape[1:]) as out:
         for start in range(0, num_rows, CHUNK_ROWS):
             count = min(CHUNK_ROWS, num_rows - start)
             raw = _read_exactly(stream, count * row_bytes)
             rows = np.frombuffer(raw, dtype).reshape((count,) + row_shape)
             out[start : start + count] = transform(rows)
-        out.flush()
-        del out
-        os.replace(tmp, target)
-    except BaseException:
-        os.remove(tmp)
-        raise
 
 
 def _read_exactly(stream, num_bytes):

@@ -26,7 +26,7 @@ import zipfile
 
 import numpy as np
 
-from hwkeras.data.arrays import partial_file, user_cache_dir, writable_cache_dir
+from hwkeras.data.arrays import atomic_npy, user_cache_dir, writable_cache_dir
 from hwkeras.data.ground_truth import as_random_state
 from hwkeras.data.image_dataset import ImageDataset, to_float_images, warn_skipped
 
@@ -195,22 +195,13 @@ class ImageFiles(ImageDataset):
         from hwkeras.data.pipeline import decoded_images
 
         log.info("%s: decoding %d images once into the cache %s", self.name, len(self.keys), path)
-        tmp = partial_file(path)
-        try:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                            shape=(len(self.keys),) + self.observation_shape)
-            count, decoded = 0, np.zeros(len(self.keys), bool)
+        count, decoded = 0, np.zeros(len(self.keys), bool)
+        with atomic_npy(path, np.uint8, (len(self.keys),) + self.observation_shape) as out:
             stream = decoded_images(self.keys, self.loader()).batch(256).prefetch(2)
             for positions, images in stream.as_numpy_iterator():
                 out[count : count + len(images)] = images
                 decoded[positions] = True
                 count += len(images)
-            out.flush()
-            del out
-            os.replace(tmp, path)
-        except BaseException:
-            os.remove(tmp)
-            raise
         skipped = [os.path.basename(k) for k, ok in zip(self.keys, decoded) if not ok]
         info = {"num_images": count, "num_files": len(self.keys), "num_skipped": len(skipped),
                 "skipped": skipped[:100], "options": {"image_size": self.image_size, "channels": self.channels,
