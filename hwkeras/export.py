@@ -25,6 +25,7 @@ import tempfile
 
 import keras
 
+from hwkeras import priors
 from hwkeras.viz import TRAVERSAL_RANGE, TRAVERSAL_STEPS, traversal_latents
 
 
@@ -85,7 +86,7 @@ def _endpoints(model):
     def sample_seeded_hyperprior(num_samples, seed, nu):
         tf.debugging.assert_greater(
             tf.where(nu > 0, nu, float(p)), float(p - 1),
-            message=f"nu must exceed latent_dim - 1 = {p - 1} (or be <= 0 for the model's nu)",
+            message=f"{priors.nu_rule(p)} (or be <= 0 for the model's nu)",
         )
         z = seeded_latents(num_samples, seed, nu=tf.where(nu > 0, nu, model.nu))
         return {"images": model.decode(z), "z": z}

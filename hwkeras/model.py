@@ -8,18 +8,12 @@ covariance's conjugate posterior IW(Psi + z~ z~^T, nu + 1) is evaluated at a sec
 reparameterised sample z~ (drawn separately from the decoder's, as in the original code).
 """
 
-import warnings
-
-import numpy as np
 import keras
 from keras import ops
 
 from hwkeras import priors
 from hwkeras.base import LatentVariableModel, bernoulli_nll
 from hwkeras.layers import CholeskyGaussianHead, InverseWishartSampler
-from hwkeras.layers.inverse_wishart import validate_nu_psi
-
-DEFAULT_NU = 200.0
 
 
 @keras.saving.register_keras_serializable(package="hwkeras")
@@ -30,7 +24,7 @@ class HyperpriorVAE(LatentVariableModel):
         latent_dim: p, the number of latent dimensions.
         nu: degrees of freedom of the inverse-Wishart hyperprior; must exceed p - 1
             (its mean exists only for nu > p + 1). Larger nu pulls Sigma towards Sigma0.
-        psi: the (p, p) scale matrix Psi; default ``max(nu - p - 1, 1) * I`` so E[Sigma] = I.
+        psi: the (p, p) scale matrix Psi; default ``hwkeras.priors.prior_scale(nu, p)`` so E[Sigma] = I.
         image_shape: (height, width, channels), sides multiples of 16, 1 or 3 channels.
         hidden_units: width of the dense layer after the convolutions (128 or 256 in the paper).
         seed: seed of the model's sampling noise.
@@ -38,25 +32,15 @@ class HyperpriorVAE(LatentVariableModel):
 
     term_names = ("reconstruction", "kl_latent", "kl_hyperprior", "elbo")
 
-    def __init__(self, latent_dim=10, nu=DEFAULT_NU, psi=None, image_shape=(64, 64, 1),
+    def __init__(self, latent_dim=10, nu=priors.DEFAULT_NU, psi=None, image_shape=(64, 64, 1),
                  hidden_units=128, seed=None, **kwargs):
-        latent_dim = int(latent_dim)
-        if psi is None:
-            if not float(nu) > latent_dim - 1:
-                validate_nu_psi(nu, np.eye(latent_dim))  # raises the one-line error
-            psi = priors.prior_scale(float(nu), latent_dim)
-        self.nu, self.psi = validate_nu_psi(nu, psi)
-        if self.psi.shape[0] != latent_dim:
-            raise ValueError(f"Psi is {self.psi.shape[0]}x{self.psi.shape[0]} but latent_dim is {latent_dim}")
-        if self.nu <= latent_dim + 1:
-            warnings.warn(
-                f"nu={self.nu:g} <= latent_dim + 1 = {latent_dim + 1}: the inverse-Wishart mean is "
-                "undefined and the default Psi is clamped to I; use nu > latent_dim + 1",
-                stacklevel=2,
-            )
+        # The hyperprior is validated first (by its layer, once), so a bad nu or Psi is reported
+        # before any weight is built.
+        hyperprior = InverseWishartSampler(psi, nu, seed=seed, latent_dim=int(latent_dim), name="hyperprior")
         super().__init__(latent_dim=latent_dim, image_shape=image_shape, hidden_units=hidden_units,
                          seed=seed, **kwargs)
-        self.hyperprior = InverseWishartSampler(self.psi, self.nu, seed=seed, name="hyperprior")
+        self.hyperprior = hyperprior
+        self.nu, self.psi = hyperprior.nu, hyperprior.psi
 
     def build_head(self):
         return CholeskyGaussianHead(self.latent_dim, name="posterior")
@@ -90,11 +74,10 @@ class HyperpriorVAE(LatentVariableModel):
         """
         if nu is None:
             return self.hyperprior.sample(num_samples, seed=seed)
-        if isinstance(nu, (int, float)):
-            validate_nu_psi(nu, self.psi)
-            nu = float(nu)
         p = self.latent_dim
-        factor = ops.maximum(nu - p - 1.0, 1.0) / max(self.nu - p - 1.0, 1.0)
+        if isinstance(nu, (int, float)):
+            nu = priors.check_nu(nu, p)
+        factor = priors.prior_scale_factor(nu, p) / priors.prior_scale_factor(self.nu, p)
         return factor * self.hyperprior.sample(num_samples, nu=nu, seed=seed)
 
     def sample_latents(self, num_samples, nu=None, noise=None, seed=None):

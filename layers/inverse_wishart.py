@@ -10,24 +10,7 @@ import numpy as np
 import keras
 from keras import ops
 
-
-def validate_nu_psi(nu, psi):
-    """Checks (nu, Psi) define an inverse-Wishart; returns Psi as float64 (p, p)."""
-    psi = np.asarray(psi, dtype="float64")
-    if psi.ndim != 2 or psi.shape[0] != psi.shape[1]:
-        raise ValueError(f"Psi must be a square (p, p) matrix, got shape {psi.shape}")
-    p = psi.shape[0]
-    if not np.allclose(psi, psi.T, rtol=1e-6, atol=1e-8):
-        raise ValueError("Psi must be symmetric; pass (Psi + Psi.T) / 2")
-    if not np.all(np.isfinite(psi)) or np.linalg.eigvalsh(psi).min() <= 0:
-        raise ValueError("Psi must be positive definite (all eigenvalues > 0); e.g. use a multiple of the identity")
-    nu = float(nu)
-    if not nu > p - 1:
-        raise ValueError(
-            f"nu={nu:g} must exceed latent_dim - 1 = {p - 1} for IW(Psi, nu) to exist; "
-            f"use nu > {p + 1} (e.g. {max(200, p + 2)})"
-        )
-    return nu, psi
+from hwkeras import priors
 
 
 def bartlett_inverse_wishart(num_samples, psi, nu, seed=None):
@@ -64,11 +47,17 @@ class InverseWishartSampler(keras.layers.Layer):
 
     ``sampler.sample(num_samples, nu=None)`` (or ``sampler(num_samples=n)``) returns
     (num_samples, p, p); ``nu`` overrides the degrees of freedom for this call (Psi unchanged).
+    ``psi=None`` takes the default scale ``max(nu - p - 1, 1) I`` of ``latent_dim`` dimensions.
+    The pair is validated here, once (``hwkeras.priors.hyperprior_parameters``).
     """
 
-    def __init__(self, psi, nu, seed=None, **kwargs):
+    def __init__(self, psi=None, nu=priors.DEFAULT_NU, seed=None, latent_dim=None, **kwargs):
         super().__init__(**kwargs)
-        self.nu, self.psi = validate_nu_psi(nu, psi)
+        if psi is None and latent_dim is None:
+            raise ValueError("InverseWishartSampler needs psi or latent_dim")
+        if latent_dim is None:
+            latent_dim = np.shape(psi)[0] if np.ndim(psi) == 2 else 1  # a non-matrix Psi fails below
+        self.nu, self.psi = priors.hyperprior_parameters(nu, psi, latent_dim)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
