@@ -1,4 +1,4 @@
-"""Training throughput of every model of ``hwkeras.baselines.MODELS`` next to HyperpriorVAE (CHyVAE).
+"""Training throughput of every model of ``hwkeras.models.MODELS`` next to HyperpriorVAE (CHyVAE).
 
 All models share the encoder/decoder (64x64x1, latent 10, dense 128; FactorVAE and BF-VAE add
 the 6 x Dense(1000) discriminator and its update) and train on the same fixed batch in
@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from common import machine_description, markdown_table, versions  # noqa: E402
-from hwkeras.baselines import MODELS, build_model  # noqa: E402
+from hwkeras.models import MODELS, build_model  # noqa: E402
 from hwkeras.data import CorrelatedEllipses  # noqa: E402
 
 REFERENCE = "chyvae"

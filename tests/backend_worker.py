@@ -18,7 +18,7 @@ import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
 import hwkeras  # noqa: E402, F401
-from hwkeras.baselines import MODELS, build_model  # noqa: E402
+from hwkeras.models import MODELS, build_model  # noqa: E402
 from hwkeras.baselines import discriminator as adversary  # noqa: E402
 from hwkeras.layers import InverseWishartSampler  # noqa: E402
 from hwkeras.layers.inverse_wishart import bartlett_inverse_wishart  # noqa: E402

@@ -10,7 +10,7 @@ import pytest
 import keras
 
 import hwkeras
-from hwkeras.baselines import MODELS, build_model, model_options
+from hwkeras.models import MODELS, build_model, model_options
 from hwkeras.export import export_saved_model
 from tests.helpers import ellipse_batch
 

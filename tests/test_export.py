@@ -28,7 +28,7 @@ def serve(path):
 
 def tiny(kind, shape):
     """Every registered model kind, tiny (a small discriminator for the adversarial ones)."""
-    from hwkeras.baselines import MODELS, model_options
+    from hwkeras.models import MODELS, model_options
 
     options = {"nu": 10.0} if kind == "chyvae" else {}
     if "discriminator_units" in model_options(kind):

@@ -27,6 +27,9 @@ class DatasetEntry(NamedTuple):
     folder: Optional[str] = None  # default folder under the data root; None for procedural sets
     locate: Optional[Callable] = None  # data_dir -> the path it would read, or None
     factors: str = "yes"  # "yes", "no", or a condition
+    # Width of the dense layer after the convolutions (Ansari & Soh 2019): 128 for the 64x64
+    # binary-ish sprites and ellipses, 256 for the natural-image sets.
+    hidden_units: int = 256
 
 
 def _file_dataset(name, build):
@@ -61,13 +64,13 @@ def _dsprites(where, cache_dir=None, **options):
 DATASETS = {
     "correlated-ellipses": DatasetEntry(
         _procedural("correlated-ellipses", CorrelatedEllipses),
-        "procedural ellipses with correlated factors (built in)", "procedural"),
+        "procedural ellipses with correlated factors (built in)", "procedural", hidden_units=128),
     "dsprites-procedural": DatasetEntry(
         _procedural("dsprites-procedural", ProceduralDSprites),
-        "dSprites grid rendered offline: squares, ellipses, hearts (built in)", "procedural"),
+        "dSprites grid rendered offline: squares, ellipses, hearts (built in)", "procedural", hidden_units=128),
     "dsprites": DatasetEntry(
         _file_dataset("dsprites", _dsprites), "dSprites, the official 737,280-image file",
-        dsprites.LAYOUT, "dsprites", dsprites.locate_dsprites),
+        dsprites.LAYOUT, "dsprites", dsprites.locate_dsprites, hidden_units=128),
     "celeba": DatasetEntry(
         _file_dataset("celeba", celeba.CelebA), "CelebA aligned faces, RGB, centre-cropped",
         celeba.LAYOUT, "celeba", celeba.locate_celeba, factors="no"),
