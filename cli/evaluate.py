@@ -8,53 +8,15 @@ A run directory (what ``hwkeras fit`` writes) holds ``config.json`` (``dataset``
 representation is the encoder mean, computed 64 images at a time.
 """
 
-import json
 import os
 
 import click
 
-from hwkeras.cli.common import InputError, resolve_run
+from hwkeras.cli.common import (InputError, load_model, one_line, parse_assignments, parse_metric_params,
+                                resolve_run, write_json_atomically)
+from hwkeras.metrics.evaluate import METRICS, PROTOCOLS
 
 METRICS_FILENAME = "metrics.json"
-
-
-def _one_line(exc):
-    text = str(exc).strip().splitlines()
-    return text[0] if text else exc.__class__.__name__
-
-
-# --------------------------------------------------------------------------------------------
-# Resolving what to evaluate. Kept as small functions so that tests can replace the loaders.
-# --------------------------------------------------------------------------------------------
-
-def _parse_value(text):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _parse_assignments(pairs, option):
-    """``("a=1", "b=x")`` -> ``{"a": 1, "b": "x"}`` (values parsed as JSON when they can be)."""
-    parsed = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"{option} {pair!r} is not KEY=VALUE")
-        parsed[key.strip()] = _parse_value(value.strip())
-    return parsed
-
-
-def _parse_metric_params(pairs):
-    """``("factor_vae.num_train=1000",)`` -> ``{"factor_vae": {"num_train": 1000}}``."""
-    params = {}
-    for key, value in _parse_assignments(pairs, "--param").items():
-        metric, dot, name = key.partition(".")
-        if not dot or not name:
-            raise InputError(f"--param {key!r} must look like METRIC.NAME=VALUE, "
-                             f"e.g. factor_vae.num_train=1000")
-        params.setdefault(metric, {})[name] = value
-    return params
 
 
 def resolve_target(target, dataset_name, dataset_options):
@@ -82,21 +44,13 @@ def _get_dataset(name, options):
     return get_dataset(name, **options)
 
 
-def _load_model(path):
-    import keras
-
-    import hwkeras  # noqa: F401  (registers the custom layers and models for deserialisation)
-
-    return keras.saving.load_model(path)
-
-
 # --------------------------------------------------------------------------------------------
 # Output.
 # --------------------------------------------------------------------------------------------
 
 def format_table(record):
     """Markdown-style table of every scalar score, the headline scores marked with '*'."""
-    from hwkeras.metrics.evaluate import METRICS, scalar_rows
+    from hwkeras.metrics.evaluate import scalar_rows
 
     rows = [("metric", "score", "value")]
     for metric, key, value in scalar_rows(record):
@@ -110,14 +64,6 @@ def format_table(record):
     return "\n".join(lines)
 
 
-def _write_json(record, path):
-    tmp = path + ".partial"
-    with open(tmp, "w") as f:
-        json.dump(record, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 # --------------------------------------------------------------------------------------------
 # The command.
 # --------------------------------------------------------------------------------------------
@@ -125,9 +71,8 @@ def _write_json(record, path):
 @click.command("evaluate")
 @click.argument("target", metavar="RUN_DIR_OR_MODEL")
 @click.option("--metrics", default="all", show_default=True,
-              help="'all' or a comma-separated list of: factor_vae, beta_vae, mig, dci, sap, "
-                   "modularity.")
-@click.option("--protocol", type=click.Choice(["dlib", "chyvae"]), default="dlib",
+              help=f"'all' or a comma-separated list of: {', '.join(METRICS)}.")
+@click.option("--protocol", type=click.Choice(list(PROTOCOLS)), default="dlib",
               show_default=True,
               help="dlib: disentanglement_lib's constants for every metric. chyvae: the CHyVAE "
                    "paper's FactorVAE protocol (800 + 800 votes of 200 images, no pruning).")
@@ -155,8 +100,8 @@ def evaluate_command(target, metrics, protocol, seed, output, dataset_name,
     try:
         names = parse_metric_names(metrics)
     except ValueError as exc:
-        raise InputError(f"--metrics: {_one_line(exc)}") from None
-    params = _parse_metric_params(param_pairs)
+        raise InputError(f"--metrics: {one_line(exc)}") from None
+    params = parse_metric_params(param_pairs)
     try:
         for metric, overrides in params.items():
             if metric not in names:
@@ -164,8 +109,8 @@ def evaluate_command(target, metrics, protocol, seed, output, dataset_name,
                                  f"computed (--metrics {metrics})")
             metric_parameters(metric, protocol, overrides)
     except ValueError as exc:
-        raise InputError(_one_line(exc)) from None
-    dataset_options = _parse_assignments(dataset_option_pairs, "--dataset-option")
+        raise InputError(one_line(exc)) from None
+    dataset_options = parse_assignments(dataset_option_pairs, "--dataset-option")
 
     model_path, name, options, run_dir, default_output = resolve_target(
         target, dataset_name, dataset_options)
@@ -177,22 +122,15 @@ def evaluate_command(target, metrics, protocol, seed, output, dataset_name,
     try:
         dataset = _get_dataset(name, options)
     except (ValueError, FileNotFoundError, TypeError) as exc:
-        raise InputError(f"dataset {name!r}: {_one_line(exc)}") from None
+        raise InputError(f"dataset {name!r}: {one_line(exc)}") from None
     from hwkeras.metrics.utils import check_ground_truth_data
 
     try:
         check_ground_truth_data(dataset)
     except ValueError as exc:
-        raise InputError(_one_line(exc)) from None
+        raise InputError(one_line(exc)) from None
 
-    try:
-        model = _load_model(model_path)
-    except Exception as exc:  # noqa: BLE001 - any unreadable model is the user's input problem
-        raise InputError(f"could not load {model_path}: {exc.__class__.__name__}: "
-                         f"{_one_line(exc)}") from None
-    if not callable(getattr(model, "encode", None)):
-        raise InputError(f"{model_path} holds a {type(model).__name__} without encode(); "
-                         f"hwkeras evaluate needs an hwkeras model")
+    model = load_model(model_path)
 
     click.echo(f"hwkeras evaluate: {model_path} on {name} ({', '.join(names)}; protocol "
                f"{protocol}, seed {seed})")
@@ -201,11 +139,11 @@ def evaluate_command(target, metrics, protocol, seed, output, dataset_name,
                              seed=seed, params=params,
                              log=lambda message: click.echo(f"  {message}", err=True))
     except ValueError as exc:
-        raise InputError(_one_line(exc)) from None
+        raise InputError(one_line(exc)) from None
 
     record = {"model": os.path.abspath(model_path),
               "run_dir": os.path.abspath(run_dir) if run_dir else None,
               "dataset": name, "dataset_options": options, **record}
-    _write_json(record, output)
+    write_json_atomically(record, output)
     click.echo(format_table(record))
     click.echo(f"(* = headline score)  Wrote {output}")

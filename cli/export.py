@@ -1,13 +1,12 @@
 """``hwkeras export``: a trained model -> a SavedModel directory with its model card."""
 
-import json
 import os
 import subprocess
 import sys
 
 import click
 
-from hwkeras.cli.common import InputError, load_model, resolve_run
+from hwkeras.cli.common import InputError, load_model, read_json, resolve_run, start_keras
 
 
 @click.command("export")
@@ -17,20 +16,18 @@ from hwkeras.cli.common import InputError, load_model, resolve_run
 @click.option("--overwrite", is_flag=True, help="Replace an existing export (atomically).")
 def export_command(target, output, overwrite):
     """Export TARGET (a run directory or a .keras file) as a SavedModel for serving."""
-    from hwkeras.export import export_saved_model
-
     model_path, config, name = resolve_run(target)
     config = config or {}
     output = output or os.path.join("saved_models", name)
     if os.path.exists(output) and not overwrite:
         raise InputError(f"{output} already exists; pass --overwrite or choose another --output")
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
+    if start_keras().backend.backend() != "tensorflow":
         # SavedModels come from the TensorFlow backend (a JAX export writes but its linear algebra
         # fails when served): re-run this command in a TF process on the same .keras file.
         _export_in_tensorflow(target, output, overwrite)
         return
+    from hwkeras.export import export_saved_model
+
     model = load_model(model_path)
     card = {"dataset": config.get("dataset"), "training_steps": config.get("steps_trained"),
             "metrics": _metrics(os.path.dirname(model_path))}
@@ -53,7 +50,4 @@ def _export_in_tensorflow(target, output, overwrite):
 
 def _metrics(run_dir):
     path = os.path.join(run_dir, "metrics.json")
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
+    return read_json(path) if os.path.isfile(path) else None

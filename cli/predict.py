@@ -8,7 +8,7 @@ import os
 import click
 import numpy as np
 
-from hwkeras.cli.common import InputError
+from hwkeras.cli.common import InputError, start_tensorflow
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -84,7 +84,7 @@ def write_outputs(outputs, path):
               help="For CHyVAE's sample_seeded: degrees of freedom, <= 0 for the model's own.")
 def predict_command(saved_model, signature, input_path, output_path, num_samples, seed, nu):
     """Run SIGNATURE of SAVED_MODEL on --input and write --output."""
-    import tensorflow as tf
+    tf = start_tensorflow()
 
     try:
         loaded = tf.saved_model.load(saved_model)

@@ -5,7 +5,6 @@ command's own logic in a second; the last one runs a real (untrained) model end 
 """
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -13,7 +12,8 @@ from click.testing import CliRunner
 
 from hwkeras.data.ground_truth import GroundTruthData
 
-cli_evaluate = pytest.importorskip("hwkeras.cli.evaluate")
+from hwkeras.cli import common as cli_common
+from hwkeras.cli import evaluate as cli_evaluate
 
 
 class Grid(GroundTruthData):
@@ -62,7 +62,7 @@ def toys(monkeypatch):
         return Grid()
 
     monkeypatch.setattr(cli_evaluate, "_get_dataset", get_dataset)
-    monkeypatch.setattr(cli_evaluate, "_load_model", lambda path: model)
+    monkeypatch.setattr(cli_common, "deserialize", lambda path: model)
     return model, seen
 
 
@@ -157,7 +157,7 @@ def test_config_without_dataset_and_unloadable_model(tmp_path, toys, monkeypatch
     def broken(path):
         raise OSError("file is not a zip archive\nmore detail")
 
-    monkeypatch.setattr(cli_evaluate, "_load_model", broken)
+    monkeypatch.setattr(cli_common, "deserialize", broken)
     other = tmp_path / "other"
     other.mkdir()
     result = invoke(make_run_dir(other, config={"dataset": "grid"}))
@@ -172,7 +172,7 @@ def test_nan_representation_is_an_input_error(tmp_path, toys, monkeypatch):
             mean = np.full((len(x), 3), np.nan, np.float32)
             return mean, mean
 
-    monkeypatch.setattr(cli_evaluate, "_load_model", lambda path: NanModel())
+    monkeypatch.setattr(cli_common, "deserialize", lambda path: NanModel())
     result = invoke(make_run_dir(tmp_path), "--metrics", "mig")
     assert result.exit_code == 2
     assert "representation contains NaN or inf" in result.output
