@@ -1,0 +1,94 @@
+"""The layering rules of docs/ARCHITECTURE.md that a refactor could silently break."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NO_TENSORFLOW = os.path.join(ROOT, "tests", "without_tensorflow")
+TIMEOUT = 120 * float(os.environ.get("HWKERAS_TEST_TIMEOUT_FACTOR", "1"))
+
+
+def python(code_or_args, block_tensorflow=False, backend="tensorflow"):
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    if block_tensorflow:
+        env["PYTHONPATH"] = os.pathsep.join([NO_TENSORFLOW] + [p for p in [env.get("PYTHONPATH")] if p])
+    args = ["-c", code_or_args] if isinstance(code_or_args, str) else list(code_or_args)
+    return subprocess.run([sys.executable] + args, capture_output=True, text=True, env=env, timeout=TIMEOUT)
+
+
+def test_the_blocker_blocks():
+    done = python("import tensorflow", block_tensorflow=True)
+    assert done.returncode != 0 and "blocked by tests/without_tensorflow" in done.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["fit", "--help"], ["evaluate", "--help"], ["export", "--help"],
+                                  ["predict", "--help"], ["datasets"]])
+def test_cli_starts_without_tensorflow(args):
+    done = python(["-m", "hwkeras.cli.main", *args], block_tensorflow=True)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_help_lists_the_registries():
+    from hwkeras.data.registry import DATASETS
+    from hwkeras.models import MODEL_NAMES
+
+    done = python(["-m", "hwkeras.cli.main", "fit", "--help"], block_tensorflow=True)
+    text = " ".join(done.stdout.split())
+    assert all(name in text for name in MODEL_NAMES) and all(name in text for name in DATASETS)
+
+
+@pytest.mark.parametrize("module", ["hwkeras", "hwkeras.metrics", "hwkeras.data", "hwkeras.models",
+                                    "hwkeras.presets", "hwkeras.cli.main"])
+def test_light_modules_do_not_load_keras(module):
+    done = python(f"import sys, {module}; print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') "
+                  f"if m in sys.modules))")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_models_are_registered_for_keras_loading_after_keras(tmp_path):
+    """keras first, then hwkeras: keras.saving.load_model finds the classes (the README's order)."""
+    code = (
+        "import keras, numpy as np, hwkeras\n"
+        f"m = hwkeras.HyperpriorVAE(latent_dim=2, nu=5.0, image_shape=(16, 16, 1), hidden_units=8)\n"
+        f"m.save(r'{tmp_path / 'm.keras'}')\n"
+    )
+    assert python(code).returncode == 0
+    load_after_keras = f"import keras, hwkeras; print(type(keras.saving.load_model(r'{tmp_path / 'm.keras'}')).__name__)"
+    load_with_hwkeras = f"import hwkeras; print(type(hwkeras.load_model(r'{tmp_path / 'm.keras'}')).__name__)"
+    for code in (load_after_keras, load_with_hwkeras):
+        done = python(code)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().splitlines()[-1] == "HyperpriorVAE"
+
+
+def test_the_library_does_not_read_argv():
+    for folder in ("hwkeras", "layers"):
+        for dirpath, _, files in os.walk(os.path.join(ROOT, folder)):
+            for name in files:
+                if name.endswith(".py"):
+                    with open(os.path.join(dirpath, name)) as f:
+                        assert "sys.argv" not in f.read(), os.path.join(dirpath, name)
+
+
+def test_the_hyperprior_is_validated_once_per_model(monkeypatch):
+    import keras  # noqa: F401
+
+    from hwkeras import priors
+    from hwkeras.model import HyperpriorVAE
+
+    calls = []
+    original = priors.hyperprior_parameters
+    monkeypatch.setattr(priors, "hyperprior_parameters", lambda *a: calls.append(a) or original(*a))
+    model = HyperpriorVAE(latent_dim=3, nu=9.0, image_shape=(16, 16, 1), hidden_units=8)
+    assert len(calls) == 1 and model.nu == 9.0 and model.psi[0, 0] == 5.0  # max(9 - 3 - 1, 1)
+    for nu, message in [(float("inf"), "finite"), (float("nan"), "finite"), (2.0, "must exceed")]:
+        with pytest.raises(ValueError, match=message):
+            HyperpriorVAE(latent_dim=3, nu=nu, image_shape=(16, 16, 1), hidden_units=8)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        HyperpriorVAE(latent_dim=2, nu=9.0, psi=[[1.0, float("nan")], [float("nan"), 1.0]],
+                      image_shape=(16, 16, 1), hidden_units=8)
