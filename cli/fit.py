@@ -110,7 +110,7 @@ def evaluation_callback(options, dataset):
         return None
     if options["eval_every"] < 1:
         raise ValueError("--eval-every must be a positive number of steps")
-    from hwkeras.metrics import DisentanglementCallback
+    from hwkeras.training.callbacks import DisentanglementCallback
     from hwkeras.metrics.evaluate import metric_parameters
     from hwkeras.metrics.utils import check_ground_truth_data
 

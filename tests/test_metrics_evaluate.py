@@ -130,3 +130,49 @@ def test_other_bad_inputs():
         mig.compute_mig(data, lambda x: np.zeros(len(x)), 0, num_train=3, batch_size=3)
     with pytest.raises(ValueError, match="no ground-truth factors"):
         evaluate.evaluate(NoFactors(), identity_rep, "all")
+
+
+# ------------------------------------------------------------------------------------------
+# Dependencies: the metrics import with numpy, scipy and scikit-learn alone.
+# ------------------------------------------------------------------------------------------
+
+def test_metrics_package_does_not_import_keras_or_tensorflow():
+    # hwkeras/__init__.py is bypassed (a bare package object stands in for it), so this checks
+    # hwkeras.metrics itself, whatever the top-level package imports.
+    import os
+    import subprocess
+    import sys
+
+    package_dir = os.path.dirname(os.path.dirname(evaluate.__file__))
+    code = (
+        "import sys, types\n"
+        "package = types.ModuleType('hwkeras'); package.__path__ = [%r]\n"
+        "sys.modules['hwkeras'] = package\n"
+        "import hwkeras.metrics\n"
+        "loaded = sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules)\n"
+        "print(','.join(loaded))\n" % package_dir)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == ""
+
+
+def test_evaluate_checks_the_dataset_once(monkeypatch):
+    from hwkeras.metrics import utils
+
+    calls = []
+    check = utils.check_ground_truth_data
+    monkeypatch.setattr(utils, "check_ground_truth_data", lambda data: calls.append(1) or check(data))
+    evaluate.evaluate(Grid([3, 4, 5]), identity_rep, "all", params=SMALL_ALL)
+    assert len(calls) == 1
+
+
+def test_evaluate_checks_every_parameter_before_the_first_metric():
+    calls = []
+
+    def rep(x):
+        calls.append(len(x))
+        return identity_rep(x)
+
+    with pytest.raises(ValueError, match="num_test must be a positive integer, got 0"):
+        evaluate.evaluate(Grid([3, 4]), rep, "mig,dci", params={"dci": {"num_test": 0}})
+    assert calls == []  # MIG did not run first

@@ -3,13 +3,20 @@ google-research/disentanglement_lib (identical inputs give identical numbers; se
 docs/METRICS.md for the comparison).
 
 Each metric is a pure function
-``compute_<metric>(ground_truth_data, representation_function, random_state, **params) -> dict``
-where ``representation_function`` maps observations ``(n, H, W, C)`` to codes ``(n, d)`` (the
-encoder mean) and ``random_state`` is a ``np.random.RandomState``. ``evaluate`` runs several.
+``compute_<metric>(ground_truth_data, representation_function, random_state, **params) -> dict``:
+
+* ``ground_truth_data``: a ``GroundTruthData`` (known factors, ``hwkeras.data.ground_truth``);
+* ``representation_function``: observations ``(n, H, W, C)`` -> codes ``(n, d)``, the encoder
+  mean (``representation_from_model`` makes one from a model);
+* ``random_state``: a ``np.random.RandomState`` (or an int seed); all sampling draws from it;
+* ``params``: overrides of the metric's protocol constants (its ``DEFAULTS``).
+
+``evaluate`` runs several and returns one JSON-ready record. The package needs numpy, scipy and
+scikit-learn only: the Keras callback that runs metrics during training is
+``hwkeras.training.callbacks.DisentanglementCallback``.
 """
 
 from hwkeras.metrics.beta_vae import compute_beta_vae
-from hwkeras.metrics.callback import DisentanglementCallback
 from hwkeras.metrics.dci import compute_dci
 from hwkeras.metrics.evaluate import METRICS, PROTOCOLS, evaluate, parse_metric_names
 from hwkeras.metrics.factor_vae import compute_factor_vae
@@ -18,7 +25,6 @@ from hwkeras.metrics.modularity import compute_modularity_explicitness
 from hwkeras.metrics.sap import compute_sap
 
 __all__ = [
-    "DisentanglementCallback",
     "METRICS",
     "PROTOCOLS",
     "compute_beta_vae",

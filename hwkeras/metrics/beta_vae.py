@@ -23,28 +23,12 @@ DEFAULTS = {
 }
 
 
-def compute_beta_vae(ground_truth_data, representation_function, random_state, **params):
-    """Computes the BetaVAE score.
-
-    Args:
-      ground_truth_data: a ``GroundTruthData`` (known factors).
-      representation_function: ``observations (n, H, W, C) -> codes (n, d)``, the encoder mean.
-      random_state: ``np.random.RandomState`` (or an int seed).
-      **params: ``batch_size``, ``num_train``, ``num_eval`` overriding ``DEFAULTS``.
-
-    Returns:
-      dict with ``train_accuracy`` and ``eval_accuracy``.
-    """
-    params = utils.resolve_params("beta_vae", DEFAULTS, params)
-    utils.check_ground_truth_data(ground_truth_data)
-    random_state = utils.check_random_state(random_state)
-    batch_size = utils.check_positive("batch_size", params["batch_size"])
-    num_train = utils.check_positive("num_train", params["num_train"])
-    num_eval = utils.check_positive("num_eval", params["num_eval"])
-    representation_function = utils.checked_representation(representation_function)
-
+def from_inputs(inputs):
+    """The BetaVAE score of checked ``utils.MetricInputs``."""
+    ground_truth_data, representation_function = inputs.ground_truth_data, inputs.representation_function
+    random_state, batch_size = inputs.random_state, inputs.params["batch_size"]
     train_points, train_labels = _points(ground_truth_data, representation_function,
-                                         batch_size, num_train, random_state)
+                                         batch_size, inputs.params["num_train"], random_state)
     # dlib hands the RandomState to the classifier; lbfgs does not draw from it, but passing it
     # keeps the classifier identical should a solver that does be configured.
     model = linear_model.LogisticRegression(random_state=random_state)
@@ -53,9 +37,23 @@ def compute_beta_vae(ground_truth_data, representation_function, random_state, *
     train_accuracy = np.mean(model.predict(train_points) == train_labels)
 
     eval_points, eval_labels = _points(ground_truth_data, representation_function,
-                                       batch_size, num_eval, random_state)
+                                       batch_size, inputs.params["num_eval"], random_state)
     eval_accuracy = model.score(eval_points, eval_labels)
     return {"train_accuracy": float(train_accuracy), "eval_accuracy": float(eval_accuracy)}
+
+
+def compute_beta_vae(ground_truth_data, representation_function, random_state, **params):
+    """Computes the BetaVAE score.
+
+    Arguments as in ``hwkeras.metrics`` (the package docstring); ``params``: ``batch_size``,
+    ``num_train``, ``num_eval`` overriding ``DEFAULTS``.
+
+    Returns:
+      dict with ``train_accuracy`` and ``eval_accuracy``.
+    """
+    params = utils.resolve_params("beta_vae", DEFAULTS, params)
+    return from_inputs(utils.metric_inputs(ground_truth_data, representation_function,
+                                           random_state, params))
 
 
 def _points(ground_truth_data, representation_function, batch_size, num_points, random_state):

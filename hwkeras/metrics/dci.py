@@ -35,33 +35,26 @@ DEFAULTS = {
 EPSILON = 1e-11
 
 
+def from_inputs(inputs):
+    """DCI of checked ``utils.MetricInputs``."""
+    (codes_train, factors_train), (codes_test, factors_test) = utils.train_test_codes(inputs)
+    return dci_from_codes(codes_train, factors_train, codes_test, factors_test,
+                          random_state=inputs.random_state)
+
+
 def compute_dci(ground_truth_data, representation_function, random_state, **params):
     """Computes the DCI scores.
 
-    Args:
-      ground_truth_data: a ``GroundTruthData`` (known factors).
-      representation_function: ``observations (n, H, W, C) -> codes (n, d)``, the encoder mean.
-      random_state: ``np.random.RandomState`` (or an int seed).
-      **params: ``num_train``, ``num_test``, ``batch_size`` overriding ``DEFAULTS``.
+    Arguments as in ``hwkeras.metrics`` (the package docstring); ``params``: ``num_train``,
+    ``num_test``, ``batch_size`` overriding ``DEFAULTS``.
 
     Returns:
       dict with ``disentanglement``, ``completeness``, ``informativeness_train``,
       ``informativeness_test`` (dlib's names) and ``importance_matrix``.
     """
     params = utils.resolve_params("dci", DEFAULTS, params)
-    utils.check_ground_truth_data(ground_truth_data)
-    random_state = utils.check_random_state(random_state)
-    num_train = utils.check_positive("num_train", params["num_train"])
-    num_test = utils.check_positive("num_test", params["num_test"])
-    batch_size = utils.check_positive("batch_size", params["batch_size"])
-    representation_function = utils.checked_representation(representation_function)
-
-    codes_train, factors_train = utils.generate_batch_factor_code(
-        ground_truth_data, representation_function, num_train, random_state, batch_size)
-    codes_test, factors_test = utils.generate_batch_factor_code(
-        ground_truth_data, representation_function, num_test, random_state, batch_size)
-    return dci_from_codes(codes_train, factors_train, codes_test, factors_test,
-                          random_state=random_state)
+    return from_inputs(utils.metric_inputs(ground_truth_data, representation_function,
+                                           random_state, params))
 
 
 def dci_from_codes(codes_train, factors_train, codes_test, factors_test, random_state=None):
@@ -98,11 +91,7 @@ def disentanglement_per_code(importance):
 
 def disentanglement(importance):
     """Disentanglement, each dimension weighted by its share of the total importance."""
-    per_code = disentanglement_per_code(importance)
-    if importance.sum() == 0.0:
-        importance = np.ones_like(importance)
-    code_weight = importance.sum(axis=1) / importance.sum()
-    return np.sum(per_code * code_weight)
+    return _weighted_mean(disentanglement_per_code(importance), importance, axis=1)
 
 
 def completeness_per_factor(importance):
@@ -112,8 +101,11 @@ def completeness_per_factor(importance):
 
 def completeness(importance):
     """Completeness, each factor weighted by its share of the total importance."""
-    per_factor = completeness_per_factor(importance)
+    return _weighted_mean(completeness_per_factor(importance), importance, axis=0)
+
+
+def _weighted_mean(scores, importance, axis):
+    """``scores`` weighted by the importance sums along ``axis`` (equal weights if all zero)."""
     if importance.sum() == 0.0:
         importance = np.ones_like(importance)
-    factor_weight = importance.sum(axis=0) / importance.sum()
-    return np.sum(per_factor * factor_weight)
+    return np.sum(scores * (importance.sum(axis=axis) / importance.sum()))

@@ -22,9 +22,14 @@ from hwkeras.metrics import beta_vae, dci, factor_vae, mig, modularity, sap, uti
 
 @dataclass(frozen=True)
 class Metric:
-    """A registered metric: how to call it, its defaults, and the number that headlines it."""
+    """A registered metric: how to call it, its defaults, and the number that headlines it.
+
+    ``compute`` is the public ``compute_<metric>``; ``from_inputs`` is its body after the shared
+    opening (``utils.metric_inputs``), for callers that checked the inputs themselves.
+    """
 
     compute: Callable
+    from_inputs: Callable
     defaults: dict
     headline: str
     description: str
@@ -32,18 +37,19 @@ class Metric:
 
 #: Registry, in the order metrics run and print under ``"all"``.
 METRICS = {
-    "factor_vae": Metric(factor_vae.compute_factor_vae, factor_vae.DLIB_PROTOCOL,
-                         "eval_accuracy", "FactorVAE score (majority-vote accuracy)"),
-    "beta_vae": Metric(beta_vae.compute_beta_vae, beta_vae.DEFAULTS,
+    "factor_vae": Metric(factor_vae.compute_factor_vae, factor_vae.from_inputs,
+                         factor_vae.DLIB_PROTOCOL, "eval_accuracy",
+                         "FactorVAE score (majority-vote accuracy)"),
+    "beta_vae": Metric(beta_vae.compute_beta_vae, beta_vae.from_inputs, beta_vae.DEFAULTS,
                        "eval_accuracy", "BetaVAE score (logistic-regression accuracy)"),
-    "mig": Metric(mig.compute_mig, mig.DEFAULTS,
+    "mig": Metric(mig.compute_mig, mig.from_inputs, mig.DEFAULTS,
                   "discrete_mig", "Mutual Information Gap (20-bin histograms)"),
-    "dci": Metric(dci.compute_dci, dci.DEFAULTS,
+    "dci": Metric(dci.compute_dci, dci.from_inputs, dci.DEFAULTS,
                   "disentanglement", "DCI disentanglement / completeness / informativeness"),
-    "sap": Metric(sap.compute_sap, sap.DEFAULTS,
+    "sap": Metric(sap.compute_sap, sap.from_inputs, sap.DEFAULTS,
                   "SAP_score", "Separated Attribute Predictability"),
-    "modularity": Metric(modularity.compute_modularity_explicitness, modularity.DEFAULTS,
-                         "modularity_score", "Modularity and explicitness"),
+    "modularity": Metric(modularity.compute_modularity_explicitness, modularity.from_inputs,
+                         modularity.DEFAULTS, "modularity_score", "Modularity and explicitness"),
 }
 
 #: Protocols: ``"chyvae"`` changes only the FactorVAE score (the one the CHyVAE paper reports).
@@ -125,21 +131,20 @@ def evaluate(ground_truth_data, representation_function, metrics="all", protocol
     if unknown:
         raise ValueError(f"params given for unknown metric(s) {', '.join(unknown)}; valid "
                          f"metrics are {', '.join(METRICS)}.")
-    # Validate everything before the first (possibly long) metric runs.
+    # Validate everything before the first (possibly long) metric runs, the dataset once for all
+    # metrics: the shared opening of compute_* (utils.metric_inputs) is done here.
     utils.check_ground_truth_data(ground_truth_data)
     resolved = {name: metric_parameters(name, protocol, params.get(name)) for name in names}
+    representation_function = utils.checked_representation(representation_function)
 
     results, summary, elapsed = {}, {}, {}
     for name in names:
         if log is not None:
             log(f"computing {name} ...")
         start = time.perf_counter()
-        random_state = np.random.RandomState(int(seed))
-        kwargs = dict(resolved[name])
-        if name == "factor_vae":
-            kwargs["protocol"] = protocol
-        scores = METRICS[name].compute(ground_truth_data, representation_function,
-                                       random_state, **kwargs)
+        inputs = utils.MetricInputs(ground_truth_data, representation_function,
+                                    np.random.RandomState(int(seed)), resolved[name])
+        scores = METRICS[name].from_inputs(inputs)
         elapsed[name] = time.perf_counter() - start
         results[name] = utils.to_builtin(scores)
         summary[name] = results[name][METRICS[name].headline]

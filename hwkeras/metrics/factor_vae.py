@@ -56,45 +56,25 @@ EVAL_BATCH_SIZE = 64
 
 
 def protocol_params(protocol="dlib", **overrides):
-    """The protocol's constants updated by ``overrides`` (``None`` values are ignored)."""
+    """The protocol's constants updated by ``overrides`` (``None`` values are ignored), checked."""
     if protocol not in PROTOCOLS:
         raise ValueError(
             f"unknown FactorVAE protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}.")
-    return utils.resolve_params("factor_vae", PROTOCOLS[protocol], overrides)
-
-
-def compute_factor_vae(ground_truth_data, representation_function, random_state,
-                       protocol="dlib", **params):
-    """Computes the FactorVAE score.
-
-    Args:
-      ground_truth_data: a ``GroundTruthData`` (known factors).
-      representation_function: ``observations (n, H, W, C) -> codes (n, d)``, the encoder mean.
-      random_state: ``np.random.RandomState`` (or an int seed); all sampling draws from it.
-      protocol: ``"dlib"`` or ``"chyvae"``; picks the defaults of the parameters below.
-      **params: ``batch_size``, ``num_train``, ``num_eval``, ``num_variance_estimate``,
-        ``prune_threshold`` (on the standard deviation), each overriding the protocol's value.
-
-    Returns:
-      dict with ``train_accuracy``, ``eval_accuracy``, ``num_active_dims`` and ``votes`` (the
-      training vote matrix, factors x dimensions).
-    """
-    params = protocol_params(protocol, **params)
-    utils.check_ground_truth_data(ground_truth_data)
-    random_state = utils.check_random_state(random_state)
-    batch_size = utils.check_positive("batch_size", params["batch_size"])
-    if batch_size < 2:
+    params = utils.resolve_params("factor_vae", PROTOCOLS[protocol], overrides)
+    if params["batch_size"] < 2:
         raise ValueError("batch_size must be at least 2: a vote needs a variance within a batch.")
-    num_train = utils.check_positive("num_train", params["num_train"])
-    num_eval = utils.check_positive("num_eval", params["num_eval"])
-    num_variance = utils.check_positive("num_variance_estimate",
-                                        params["num_variance_estimate"])
-    if num_variance < 2:
+    if params["num_variance_estimate"] < 2:
         raise ValueError("num_variance_estimate must be at least 2.")
-    representation_function = utils.checked_representation(representation_function)
+    return params
 
+
+def from_inputs(inputs):
+    """The FactorVAE score of checked ``utils.MetricInputs`` (params from ``protocol_params``)."""
+    ground_truth_data, representation_function = inputs.ground_truth_data, inputs.representation_function
+    random_state, params = inputs.random_state, inputs.params
+    batch_size, num_train, num_eval = params["batch_size"], params["num_train"], params["num_eval"]
     global_variances = _global_variances(ground_truth_data, representation_function,
-                                         num_variance, random_state)
+                                         params["num_variance_estimate"], random_state)
     active_dims = _active_dims(global_variances, params["prune_threshold"])
     if active_dims.size == 0:
         # Nothing left to vote for: every dimension collapsed to the prior.
@@ -117,6 +97,24 @@ def compute_factor_vae(ground_truth_data, representation_function, random_state,
         "num_active_dims": int(active_dims.size),
         "votes": train_votes.tolist(),
     }
+
+
+def compute_factor_vae(ground_truth_data, representation_function, random_state,
+                       protocol="dlib", **params):
+    """Computes the FactorVAE score.
+
+    Arguments as in ``hwkeras.metrics`` (the package docstring); ``protocol`` (``"dlib"`` or
+    ``"chyvae"``) picks the defaults; ``params``: ``batch_size``, ``num_train``, ``num_eval``,
+    ``num_variance_estimate``, ``prune_threshold`` (on the standard deviation), each overriding
+    the protocol's value.
+
+    Returns:
+      dict with ``train_accuracy``, ``eval_accuracy``, ``num_active_dims`` and ``votes`` (the
+      training vote matrix, factors x dimensions).
+    """
+    params = protocol_params(protocol, **params)
+    return from_inputs(utils.metric_inputs(ground_truth_data, representation_function,
+                                           random_state, params))
 
 
 def _global_variances(ground_truth_data, representation_function, num_points, random_state):

@@ -25,29 +25,27 @@ DEFAULTS = {
 }
 
 
+def from_inputs(inputs):
+    """MIG of checked ``utils.MetricInputs``."""
+    p = inputs.params
+    codes, factors = utils.generate_batch_factor_code(
+        inputs.ground_truth_data, inputs.representation_function, p["num_train"],
+        inputs.random_state, p["batch_size"])
+    return mig_from_codes(codes, factors, p["num_bins"])
+
+
 def compute_mig(ground_truth_data, representation_function, random_state, **params):
     """Computes MIG.
 
-    Args:
-      ground_truth_data: a ``GroundTruthData`` (known factors).
-      representation_function: ``observations (n, H, W, C) -> codes (n, d)``, the encoder mean.
-      random_state: ``np.random.RandomState`` (or an int seed).
-      **params: ``num_train``, ``batch_size``, ``num_bins`` overriding ``DEFAULTS``.
+    Arguments as in ``hwkeras.metrics`` (the package docstring); ``params``: ``num_train``,
+    ``batch_size``, ``num_bins`` overriding ``DEFAULTS``.
 
     Returns:
       dict with ``discrete_mig`` (dlib's name) and ``mig_per_factor``.
     """
     params = utils.resolve_params("mig", DEFAULTS, params)
-    utils.check_ground_truth_data(ground_truth_data)
-    random_state = utils.check_random_state(random_state)
-    num_train = utils.check_positive("num_train", params["num_train"])
-    batch_size = utils.check_positive("batch_size", params["batch_size"])
-    num_bins = utils.check_positive("num_bins", params["num_bins"])
-    representation_function = utils.checked_representation(representation_function)
-
-    codes, factors = utils.generate_batch_factor_code(
-        ground_truth_data, representation_function, num_train, random_state, batch_size)
-    return mig_from_codes(codes, factors, num_bins)
+    return from_inputs(utils.metric_inputs(ground_truth_data, representation_function,
+                                           random_state, params))
 
 
 def mig_from_codes(codes, factors, num_bins=utils.NUM_BINS):

@@ -31,35 +31,27 @@ DEFAULTS = {
 }
 
 
+def from_inputs(inputs):
+    """Modularity and explicitness of checked ``utils.MetricInputs``."""
+    (codes_train, factors_train), (codes_test, factors_test) = utils.train_test_codes(inputs)
+    return modularity_explicitness_from_codes(codes_train, factors_train, codes_test,
+                                              factors_test, inputs.params["num_bins"])
+
+
 def compute_modularity_explicitness(ground_truth_data, representation_function, random_state,
                                     **params):
     """Computes modularity and explicitness.
 
-    Args:
-      ground_truth_data: a ``GroundTruthData`` (known factors).
-      representation_function: ``observations (n, H, W, C) -> codes (n, d)``, the encoder mean.
-      random_state: ``np.random.RandomState`` (or an int seed).
-      **params: ``num_train``, ``num_test``, ``batch_size``, ``num_bins``.
+    Arguments as in ``hwkeras.metrics`` (the package docstring); ``params``: ``num_train``,
+    ``num_test``, ``batch_size``, ``num_bins``.
 
     Returns:
       dict with ``modularity_score``, ``explicitness_score_train`` and
       ``explicitness_score_test`` (dlib's names).
     """
     params = utils.resolve_params("modularity", DEFAULTS, params)
-    utils.check_ground_truth_data(ground_truth_data)
-    random_state = utils.check_random_state(random_state)
-    num_train = utils.check_positive("num_train", params["num_train"])
-    num_test = utils.check_positive("num_test", params["num_test"])
-    batch_size = utils.check_positive("batch_size", params["batch_size"])
-    num_bins = utils.check_positive("num_bins", params["num_bins"])
-    representation_function = utils.checked_representation(representation_function)
-
-    codes_train, factors_train = utils.generate_batch_factor_code(
-        ground_truth_data, representation_function, num_train, random_state, batch_size)
-    codes_test, factors_test = utils.generate_batch_factor_code(
-        ground_truth_data, representation_function, num_test, random_state, batch_size)
-    return modularity_explicitness_from_codes(codes_train, factors_train, codes_test,
-                                              factors_test, num_bins)
+    return from_inputs(utils.metric_inputs(ground_truth_data, representation_function,
+                                           random_state, params))
 
 
 def modularity_explicitness_from_codes(codes_train, factors_train, codes_test, factors_test,

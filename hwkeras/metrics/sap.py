@@ -31,32 +31,26 @@ SVM_C = 0.01
 MIN_VARIANCE = 1e-12
 
 
+def from_inputs(inputs):
+    """SAP of checked ``utils.MetricInputs``."""
+    (codes, factors), (codes_test, factors_test) = utils.train_test_codes(inputs)
+    return sap_from_codes(codes, factors, codes_test, factors_test,
+                          bool(inputs.params["continuous_factors"]),
+                          random_state=inputs.random_state)
+
+
 def compute_sap(ground_truth_data, representation_function, random_state, **params):
     """Computes the SAP score.
 
-    Args:
-      ground_truth_data: a ``GroundTruthData`` (known factors).
-      representation_function: ``observations (n, H, W, C) -> codes (n, d)``, the encoder mean.
-      random_state: ``np.random.RandomState`` (or an int seed).
-      **params: ``num_train``, ``num_test``, ``batch_size``, ``continuous_factors``.
+    Arguments as in ``hwkeras.metrics`` (the package docstring); ``params``: ``num_train``,
+    ``num_test``, ``batch_size``, ``continuous_factors``.
 
     Returns:
       dict with ``SAP_score`` (dlib's name) and ``score_matrix``.
     """
     params = utils.resolve_params("sap", DEFAULTS, params)
-    utils.check_ground_truth_data(ground_truth_data)
-    random_state = utils.check_random_state(random_state)
-    num_train = utils.check_positive("num_train", params["num_train"])
-    num_test = utils.check_positive("num_test", params["num_test"])
-    batch_size = utils.check_positive("batch_size", params["batch_size"])
-    representation_function = utils.checked_representation(representation_function)
-
-    codes, factors = utils.generate_batch_factor_code(
-        ground_truth_data, representation_function, num_train, random_state, batch_size)
-    codes_test, factors_test = utils.generate_batch_factor_code(
-        ground_truth_data, representation_function, num_test, random_state, batch_size)
-    return sap_from_codes(codes, factors, codes_test, factors_test,
-                          bool(params["continuous_factors"]), random_state=random_state)
+    return from_inputs(utils.metric_inputs(ground_truth_data, representation_function,
+                                           random_state, params))
 
 
 def sap_from_codes(codes, factors, codes_test, factors_test, continuous_factors=False,

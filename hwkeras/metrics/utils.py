@@ -13,8 +13,10 @@ docs/METRICS.md).
 """
 
 import contextlib
+import dataclasses
 import numbers
 import warnings
+from typing import Callable
 
 import numpy as np
 import sklearn.metrics
@@ -99,7 +101,11 @@ def checked_representation(representation_function):
 
 
 def resolve_params(metric, defaults, overrides):
-    """Defaults updated by overrides; an unknown parameter name is a ValueError."""
+    """Defaults updated by overrides, sample sizes checked.
+
+    An unknown parameter name is a ValueError, and so is a ``batch_size`` or ``num_*`` that is
+    not a positive integer: ``evaluate`` calls this for every metric before the first one runs.
+    """
     unknown = sorted(set(overrides) - set(defaults))
     if unknown:
         raise ValueError(
@@ -107,7 +113,31 @@ def resolve_params(metric, defaults, overrides):
             f"{', '.join(sorted(defaults))}.")
     params = dict(defaults)
     params.update({k: v for k, v in overrides.items() if v is not None})
+    for name, value in params.items():
+        if name == "batch_size" or name.startswith("num_"):
+            params[name] = check_positive(name, value)
     return params
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricInputs:
+    """What every metric computes from, already checked (see ``metric_inputs``)."""
+
+    ground_truth_data: object
+    #: Wrapped by ``checked_representation``.
+    representation_function: Callable
+    random_state: np.random.RandomState
+    #: Resolved by ``resolve_params``.
+    params: dict
+
+
+def metric_inputs(ground_truth_data, representation_function, random_state, params):
+    """The opening shared by every ``compute_*``: checks the dataset, the random state and
+    (batch by batch) the representation. ``evaluate`` builds ``MetricInputs`` itself, so that
+    it checks the dataset once for all metrics."""
+    check_ground_truth_data(ground_truth_data)
+    return MetricInputs(ground_truth_data, checked_representation(representation_function),
+                        check_random_state(random_state), params)
 
 
 # --------------------------------------------------------------------------------------------
@@ -149,6 +179,14 @@ def generate_batch_factor_code(ground_truth_data, representation_function, num_p
         codes.append(representation_function(batch_observations))
         done += size
     return np.concatenate(codes, axis=0), np.concatenate(factors, axis=0)
+
+
+def train_test_codes(inputs):
+    """``num_train`` then ``num_test`` (codes, factors) pairs, in dlib's order of sampling."""
+    p = inputs.params
+    return [generate_batch_factor_code(inputs.ground_truth_data, inputs.representation_function,
+                                       num, inputs.random_state, p["batch_size"])
+            for num in (p["num_train"], p["num_test"])]
 
 
 # --------------------------------------------------------------------------------------------

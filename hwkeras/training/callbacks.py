@@ -1,8 +1,9 @@
-"""Disentanglement metrics during training, logged next to the losses.
+"""Keras callbacks of hwkeras training: disentanglement metrics logged next to the losses.
 
-``hwkeras fit --eval-every N`` makes each epoch N steps long and adds this callback before the
-CSV and TensorBoard loggers, so the headline score of every chosen metric lands in
-``history.csv`` and in TensorBoard as ``eval_<metric>`` at the end of each epoch.
+``hwkeras fit --eval-every N`` makes each epoch N steps long and adds ``DisentanglementCallback``
+before the CSV and TensorBoard loggers, so the headline score of every chosen metric lands in
+``history.csv`` and in TensorBoard as ``eval_<metric>`` at the end of each epoch. It lives here,
+not in ``hwkeras.metrics``, so that the metrics import with numpy and scikit-learn alone.
 """
 
 import keras
