@@ -129,17 +129,17 @@ def evaluation_callback(options, dataset):
 def plan_fit(options):
     """Validates everything and builds the model; ValueError / FileExistsError are the user's input."""
     from hwkeras.data import get_dataset
-    from hwkeras.models import model_class
+    from hwkeras.models import check_model_name
 
     config = resolve_options(options)
-    model_class(config["model"])  # an unknown name fails here, before the dataset is opened
+    check_model_name(config["model"])  # before the dataset is opened or Keras loaded
     dataset = get_dataset(config["dataset"], data_dir=config["data_dir"], image_size=config["image_size"])
     psi = parse_psi(config["psi"], config["latent_dim"])
-    evaluation = evaluation_callback(options, dataset)
 
     from hwkeras.cli.common import start_keras
 
     start_keras().utils.set_random_seed(config["seed"])
+    evaluation = evaluation_callback(options, dataset)
     model = build_run_model(config, dataset, psi)
 
     run_name = options.get("run_name") or "{}-{}-{}".format(

@@ -52,13 +52,19 @@ MODELS = _Registry()
 MODEL_NAMES = tuple(_ENTRIES)
 
 
+def check_model_name(name):
+    """``name`` if it is registered, else a one-line ValueError listing the names (no import)."""
+    if name not in _ENTRIES:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(_ENTRIES)}")
+    return name
+
+
 def describe(name):
-    return _entry(name).description
+    return _ENTRIES[check_model_name(name)].description
 
 
 def model_class(name):
-    _entry(name)
-    return MODELS[name]
+    return MODELS[check_model_name(name)]
 
 
 def model_options(name):
@@ -91,11 +97,6 @@ def build_model(name, latent_dim, image_shape, hidden_units, seed=None, **option
                          f"its options are: {', '.join(sorted(known)) or 'none'}")
     return cls(latent_dim=latent_dim, image_shape=image_shape, hidden_units=hidden_units, seed=seed, **given)
 
-
-def _entry(name):
-    if name not in _ENTRIES:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(_ENTRIES)}")
-    return _ENTRIES[name]
 
 
 def load_model(path):
