@@ -91,8 +91,9 @@ def _register_commands():
     from hwkeras.cli.evaluate import evaluate_command
     from hwkeras.cli.export import export_command
     from hwkeras.cli.predict import predict_command
+    from hwkeras.cli.report import report_command
 
-    for command in (datasets_command, evaluate_command, export_command, predict_command):
+    for command in (datasets_command, evaluate_command, export_command, predict_command, report_command):
         main.add_command(command)
 
 
