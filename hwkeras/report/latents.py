@@ -32,17 +32,34 @@ NU_FACTORS = (0.25, 1.0, 4.0, 16.0)
 ENCODE_BATCH_SIZE = 64
 
 
+def to_numpy(tensor):
+    """A backend tensor as numpy (torch's carry gradients and must be detached first)."""
+    from keras import ops
+
+    return np.asarray(ops.convert_to_numpy(tensor))
+
+
+def posterior_mean(model, image):
+    """(p,) the posterior mean of one image, where its traversal starts."""
+    return to_numpy(model.encode(np.asarray(image, np.float32)[None])[0])[0]
+
+
+def reconstructions(model, images):
+    """decode(posterior mean) of each image: ``model(images)``, as numpy."""
+    return to_numpy(model(np.asarray(images, np.float32)))
+
+
 def posterior_marginals(model, images, batch_size=ENCODE_BATCH_SIZE):
     """(mean, variance), each (n, p): q(z_j | x_i) = N(mean_ij, variance_ij) for every image."""
     means, variances = [], []
     for start in range(0, len(images), batch_size):
         mean, second = model.encode(np.asarray(images[start:start + batch_size], np.float32))[:2]
-        second = np.asarray(second, np.float64)
+        second = to_numpy(second).astype(np.float64)
         if second.ndim == 3:  # CHyVAE's scale_tril L: the marginal variance is diag(L L^T)
             variances.append(np.sum(np.square(second), axis=-1))
         else:  # the baselines' log-variance
             variances.append(np.exp(second))
-        means.append(np.asarray(mean, np.float64))
+        means.append(to_numpy(mean).astype(np.float64))
     return np.concatenate(means), np.concatenate(variances)
 
 
@@ -77,8 +94,8 @@ def traversal_values(steps=TRAVERSAL_STEPS):
 def sorted_traversals(model, code, order, steps=TRAVERSAL_STEPS):
     """(len(order), steps, H, W, C): ``code`` (p,) with each latent of ``order`` swept in turn."""
     values = traversal_values(steps).astype(np.float32)
-    z = np.asarray(traversal_latents(np.asarray(code, np.float32), values))[list(order)]
-    decoded = np.asarray(model.decode(z.reshape(-1, z.shape[-1])))
+    z = to_numpy(traversal_latents(np.asarray(code, np.float32), values))[list(order)]
+    decoded = to_numpy(model.decode(z.reshape(-1, z.shape[-1])))
     return decoded.reshape(z.shape[:2] + decoded.shape[1:])
 
 
@@ -96,7 +113,7 @@ def prior_sample_rows(model, num=PREVIEW_IMAGES, seed=PREVIEW_SEED):
     noise = np.random.RandomState(seed).standard_normal((num, p)).astype(np.float32)
     nu = getattr(model, "nu", None)
     if nu is None or getattr(model, "psi", None) is None:
-        return [("prior", np.asarray(model.decode(model.sample_latents(num, noise=noise))))]
+        return [("prior", to_numpy(model.decode(model.sample_latents(num, noise=noise))))]
     rows = []
     for factor in NU_FACTORS:
         value = float(nu) * factor
@@ -104,5 +121,5 @@ def prior_sample_rows(model, num=PREVIEW_IMAGES, seed=PREVIEW_SEED):
             continue
         z = model.sample_latents(num, nu=value, noise=noise, seed=_stateless_seed(seed))
         label = f"nu = {value:g}" + (" (the model's)" if factor == 1.0 else "")
-        rows.append((label, np.asarray(model.decode(z))))
+        rows.append((label, to_numpy(model.decode(z))))
     return rows

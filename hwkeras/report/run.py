@@ -196,7 +196,7 @@ def traversal_pictures(model, images, gifs=True):
 
     if images is not None:
         rows = latents.latent_rows(latents.latent_kl(model, images))
-        code = np.asarray(model.encode(images[:1])[0])[0]
+        code = latents.posterior_mean(model, images[0])
     else:
         rows = [{"latent": j, "kl": None, "collapsed": False} for j in range(model.latent_dim)]
         code = np.zeros(model.latent_dim, np.float32)
@@ -216,7 +216,7 @@ def model_pictures(model, images):
     pictures = {"traversals": traversal_pictures(model, images), "reconstructions": None}
     if images is not None:
         preview = images[: latents.PREVIEW_IMAGES]
-        recon = np.asarray(model(preview))
+        recon = latents.reconstructions(model, preview)
         pictures["reconstructions"] = png_uri(image_grid(np.concatenate([preview, recon]), 2, len(preview)))
     pictures["prior_samples"] = [{"label": label, "strip": png_uri(image_grid(row, 1, len(row)))}
                                  for label, row in latents.prior_sample_rows(model)]

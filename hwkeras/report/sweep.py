@@ -134,14 +134,15 @@ def trial_traversals(run_dir, page_dir, run_reports, images):
     page = os.path.join(run_dir, REPORT_FILENAME)
     if not is_run_dir(run_dir):
         return None, None, "no run directory"
+    has_model = os.path.isfile(os.path.join(run_dir, MODEL))
     if run_reports and not os.path.isfile(page):
         context = gather_run(run_dir)
         write_page(render("run.html", **context), page)
         pictures = (context["pictures"] or {}).get("traversals")
-        link = os.path.relpath(page, page_dir)
-        return pictures, link, None if pictures else "; ".join(context["notes"][:1]) or "no pictures"
+        problem = None if pictures else (f"no {MODEL}" if not has_model else "no pictures (see its page)")
+        return pictures, os.path.relpath(page, page_dir), problem
     link = os.path.relpath(page, page_dir) if os.path.isfile(page) else None
-    if not os.path.isfile(os.path.join(run_dir, MODEL)):
+    if not has_model:
         return None, link, f"no {MODEL}"
     try:
         model = load_model(os.path.join(run_dir, MODEL))

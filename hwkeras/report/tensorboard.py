@@ -132,12 +132,12 @@ class TraversalSummaries(keras.callbacks.Callback):
         model = self.model  # on JAX this property syncs the trained state back into the variables
         kl = latents.latent_kl(model, self.images)
         rows = latents.latent_rows(kl)
-        code = np.asarray(model.encode(self.images[:1])[0])[0]
+        code = latents.posterior_mean(model, self.images[0])
         decoded = latents.sorted_traversals(model, code, [row["latent"] for row in rows])
         self.writer.image("traversals", image_grid(decoded.reshape((-1,) + decoded.shape[2:]),
                                                    decoded.shape[0], decoded.shape[1]), step)
         preview = self.images[: latents.PREVIEW_IMAGES]
-        recon = np.asarray(model(preview))
+        recon = latents.reconstructions(model, preview)
         self.writer.image("reconstructions", image_grid(np.concatenate([preview, recon]), 2, len(preview)), step)
         for j, value in enumerate(kl):
             self.writer.scalar(f"latent_kl/z{j}", value, step)
