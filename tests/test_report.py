@@ -261,15 +261,22 @@ def damage(run_dir, tmp_path, kind):
         (broken / "history.csv").write_text(text[: len(text) - 20])  # mid-way through the last row
     elif kind == "no-metrics":
         (broken / "metrics.json").unlink()
+    elif kind == "unknown-dataset":
+        config = json.loads((broken / "config.json").read_text())
+        (broken / "config.json").write_text(json.dumps({**config, "dataset": "not-here"}))
     return broken
 
 
-@pytest.mark.parametrize("kind,note,still_there", [
-    ("no-model", "model.keras is missing: no traversals", ["metric-row", "curves-image", "settings-table"]),
-    ("truncated-history", "history.csv: 1 of 2 rows incomplete", ["curves-image", "metric-row", 'class="latent']),
-    ("no-metrics", "no metrics.json: `hwkeras evaluate RUN_DIR`", ["curves-image", 'class="latent', "settings-table"]),
+@pytest.mark.parametrize("kind,note,still_there,gone", [
+    ("no-model", "model.keras is missing: no traversals", ["metric-row", "curves-image", "settings-table"],
+     ['class="latent', "reconstructions-image"]),
+    ("truncated-history", "history.csv: 1 of 2 rows incomplete", ["curves-image", "metric-row", 'class="latent'], []),
+    ("no-metrics", "no metrics.json: `hwkeras evaluate RUN_DIR`", ["curves-image", 'class="latent', "settings-table"],
+     ["metric-row"]),
+    ("unknown-dataset", "dataset 'not-here' is not available here (ValueError: unknown dataset",
+     ['class="latent', "metric-row", "prior-samples-table"], ["reconstructions-image"]),
 ])
-def test_a_damaged_run_gives_a_page_with_a_note(tiny_run, tmp_path, kind, note, still_there):
+def test_a_damaged_run_gives_a_page_with_a_note(tiny_run, tmp_path, kind, note, still_there, gone):
     broken = damage(tiny_run[0], tmp_path, kind)
     result = report(broken)
     assert result.exit_code == 0, result.output
@@ -280,6 +287,11 @@ def test_a_damaged_run_gives_a_page_with_a_note(tiny_run, tmp_path, kind, note, 
     assert f"Note: {page.notes[0]}" in result.output
     for marker in still_there:
         assert marker in source, marker
+    for marker in gone:
+        assert marker not in source, marker
+    if kind == "unknown-dataset":  # no images to take KLs over: latent order, no KL
+        assert [r["data-latent"] for r in page.latent_rows] == ["0", "1", "2"]
+        assert all(r["data-kl"] == "" for r in page.latent_rows)
 
 
 @pytest.mark.parametrize("make,message", [

@@ -173,15 +173,19 @@ def load_images(config, dataset, notes, num=latents.KL_IMAGES):
                          "and there are no reconstructions")
             return None
         options = dict((config or {}).get("dataset_options") or {"image_size": config.get("image_size", 64)})
-        try:
+    else:
+        name = getattr(dataset, "name", type(dataset).__name__)
+    try:
+        if dataset is None:
             from hwkeras.data import get_dataset
 
             dataset = get_dataset(name, **options)
-        except Exception as exc:  # noqa: BLE001 - a missing data folder is the usual case
-            notes.append(f"dataset {name!r} is not available here ({one_line(exc)}): traversals start "
-                         f"at z = 0, in latent order, and there are no reconstructions")
-            return None
-    return np.asarray(dataset.sample_observations(num, np.random.RandomState(latents.PREVIEW_SEED)), np.float32)
+        images = dataset.sample_observations(num, np.random.RandomState(latents.PREVIEW_SEED))
+    except Exception as exc:  # noqa: BLE001 - a missing data folder is the usual case
+        notes.append(f"dataset {name!r} is not available here ({one_line(exc)}): traversals start "
+                     f"at z = 0, in latent order, and there are no reconstructions")
+        return None
+    return np.asarray(images, np.float32)
 
 
 def _uint8(images):
