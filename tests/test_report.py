@@ -22,9 +22,7 @@ from PIL import Image
 
 from hwkeras.report import latents
 from hwkeras.report.pictures import gif_bytes
-
-sys.path.insert(0, os.path.dirname(__file__))
-import report_fixtures as fixtures  # noqa: E402
+from tests import report_fixtures as fixtures
 
 TIMEOUT_FACTOR = float(os.environ.get("HWKERAS_TEST_TIMEOUT_FACTOR", "1"))
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -304,6 +302,12 @@ def test_not_a_run_or_sweep_is_one_error_line(tmp_path, make, message):
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.output
+
+
+def test_registered_in_main_group():
+    from hwkeras.cli.main import main
+
+    assert main.commands["report"].callback.__module__ == "hwkeras.cli.report"
 
 
 def test_sweep_options_on_a_run_are_an_error(tiny_run):
