@@ -13,6 +13,7 @@ from hwkeras.cli.evaluate import evaluate_command
 from hwkeras.cli.export import export_command
 from hwkeras.cli.fit import fit_command
 from hwkeras.cli.predict import predict_command
+from hwkeras.cli.report import report_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,7 +22,8 @@ def main():
     """Unsupervised disentanglement with a hierarchical (inverse-Wishart) hyperprior."""
 
 
-for _command in (fit_command, datasets_command, evaluate_command, export_command, predict_command):
+for _command in (fit_command, datasets_command, evaluate_command, export_command, predict_command,
+                 report_command):
     main.add_command(_command)
 
 if __name__ == "__main__":

@@ -1,0 +1,220 @@
+"""A sweep directory's contents for its page (the format: docs/REPORTS.md, written by ``hwkeras sweep``).
+
+    DIR/sweep.json  results.csv  summary.csv  tradeoff.png  trials/<trial>/  (ordinary run directories)
+
+The page shows the tables, the trade-off plot (drawn here when tradeoff.png is missing) and,
+per configuration, every seed's traversals side by side, each linking to its run's page.
+"""
+
+import csv
+import io
+import os
+import re
+
+from hwkeras.report import latents
+from hwkeras.models import load_model
+from hwkeras.report.run import MODEL, gather_run, is_run_dir, load_images, one_line, read_json
+
+SWEEP_JSON = "sweep.json"
+RESULTS = "results.csv"
+SUMMARY = "summary.csv"
+TRADEOFF = "tradeoff.png"
+TRIALS = "trials"
+#: The trade-off plot's default y-axis: the first of these that summary.csv has.
+HEADLINE_METRICS = ("dlib.factor_vae", "chyvae.factor_vae", "dlib.mig", "dlib.dci", "dlib.sap",
+                    "dlib.modularity", "dlib.beta_vae")
+TRIAL_NAME = re.compile(r"^(?P<configuration>.+)-seed(?P<seed>\d+)$")
+
+
+def is_sweep_dir(path):
+    return os.path.isdir(path) and any(os.path.isfile(os.path.join(path, name)) for name in (SWEEP_JSON, RESULTS))
+
+
+def read_csv(path, notes):
+    """(header, rows as dicts) or (None, []) with a note."""
+    name = os.path.basename(path)
+    if not os.path.isfile(path):
+        return None, []
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            rows = [row for row in reader if None not in row and None not in row.values()]
+            header = reader.fieldnames
+            total = reader.line_num - 1
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        notes.append(f"{name} could not be read ({exc.__class__.__name__}); left out")
+        return None, []
+    if not header:
+        notes.append(f"{name} is empty; left out")
+        return None, []
+    if len(rows) < total:
+        notes.append(f"{name}: {total - len(rows)} incomplete rows left out (truncated file?)")
+    return header, rows
+
+
+def _number(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def display(text):
+    """A CSV cell as the tables show it: numbers to 4 significant digits, the rest as written."""
+    value = _number(text)
+    if value is None or text.strip().lstrip("-").isdigit():
+        return text
+    return f"{value:.4g}"
+
+
+def choose_metric(summary_header, requested, notes):
+    means = [name[: -len("_mean")] for name in summary_header or () if name.endswith("_mean")]
+    if requested:
+        if requested in means:
+            return requested
+        notes.append(f"summary.csv has no {requested}_mean column; the trade-off plot uses another metric")
+    for name in HEADLINE_METRICS:
+        if name in means:
+            return name
+    return next((name for name in means if "." in name), None)
+
+
+def tradeoff_uri(sweep_dir, summary_rows, metric, notes):
+    """tradeoff.png as the sweep wrote it, or drawn from summary.csv when it is missing."""
+    from hwkeras.report.pictures import data_uri
+    from hwkeras.report.plots import tradeoff_plot
+
+    path = os.path.join(sweep_dir, TRADEOFF)
+    if os.path.isfile(path):
+        with open(path, "rb") as f:
+            return data_uri(f.read(), "image/png"), f"{TRADEOFF} (as the sweep drew it)"
+    if not summary_rows or metric is None:
+        notes.append("no tradeoff.png, and summary.csv has no metric to draw one from")
+        return None, None
+    buffer = io.BytesIO()
+    tradeoff_plot(summary_rows, metric, buffer)
+    return data_uri(buffer.getvalue(), "image/png"), f"{metric} against reconstruction_nll (drawn from summary.csv)"
+
+
+def trial_rows(sweep_dir, results, notes):
+    """results.csv's rows, or, without it, one row per trials/<trial> directory."""
+    if results:
+        return results
+    trials_dir = os.path.join(sweep_dir, TRIALS)
+    names = sorted(os.listdir(trials_dir)) if os.path.isdir(trials_dir) else []
+    rows = []
+    for name in names:
+        match = TRIAL_NAME.match(name)
+        if match and os.path.isdir(os.path.join(trials_dir, name)):
+            rows.append({"trial": name, "configuration": match["configuration"], "seed": match["seed"],
+                         "status": "", "run_dir": os.path.join(TRIALS, name)})
+    if not rows:
+        notes.append(f"no {RESULTS} and no trials/<trial>/ directories: nothing to show")
+    return rows
+
+
+class _Images:
+    """The preview images per dataset, drawn once: every trial of a dataset shows the same images."""
+
+    def __init__(self):
+        self.cache = {}
+
+    def __call__(self, config, notes):
+        key = repr(((config or {}).get("dataset"), sorted(((config or {}).get("dataset_options") or {}).items())))
+        if key not in self.cache:
+            self.cache[key] = load_images(config, None, notes)
+        return self.cache[key]
+
+
+def trial_traversals(run_dir, page_dir, run_reports, images):
+    """(traversal pictures or None, link to the trial's page or None, a note for the cell or None)."""
+    from hwkeras.report import REPORT_FILENAME
+    from hwkeras.report.page import render, write_page
+    from hwkeras.report.run import traversal_pictures
+
+    page = os.path.join(run_dir, REPORT_FILENAME)
+    if not is_run_dir(run_dir):
+        return None, None, "no run directory"
+    has_model = os.path.isfile(os.path.join(run_dir, MODEL))
+    if run_reports and not os.path.isfile(page):
+        context = gather_run(run_dir)
+        write_page(render("run.html", **context), page)
+        pictures = (context["pictures"] or {}).get("traversals")
+        problem = None if pictures else (f"no {MODEL}" if not has_model else "no pictures (see its page)")
+        return pictures, os.path.relpath(page, page_dir), problem
+    link = os.path.relpath(page, page_dir) if os.path.isfile(page) else None
+    if not has_model:
+        return None, link, f"no {MODEL}"
+    try:
+        model = load_model(os.path.join(run_dir, MODEL))
+        config = read_json(os.path.join(run_dir, "config.json"), []) or {}
+        return traversal_pictures(model, images(config, []), gifs=False), link, None
+    except Exception as exc:  # noqa: BLE001 - one damaged trial must not cost the sweep's page
+        return None, link, f"{MODEL} could not be used ({one_line(exc)})"
+
+
+def gather_sweep(sweep_dir, page_dir, metric=None, run_reports=True):
+    notes = []
+    spec_path = os.path.join(sweep_dir, SWEEP_JSON)
+    spec = read_json(spec_path, notes) if os.path.isfile(spec_path) else None
+    if not os.path.isfile(spec_path):
+        notes.append(f"{SWEEP_JSON} is missing: the sweep's grid and options are unknown")
+    results_header, results = read_csv(os.path.join(sweep_dir, RESULTS), notes)
+    if results_header is None and not os.path.isfile(os.path.join(sweep_dir, RESULTS)):
+        notes.append(f"{RESULTS} is missing: no per-trial table")
+    summary_header, summary = read_csv(os.path.join(sweep_dir, SUMMARY), notes)
+    if summary_header is None and not os.path.isfile(os.path.join(sweep_dir, SUMMARY)):
+        notes.append(f"{SUMMARY} is missing: no per-configuration table")
+    metric = choose_metric(summary_header, metric, notes)
+    try:
+        tradeoff, tradeoff_caption = tradeoff_uri(sweep_dir, summary, metric, notes)
+    except Exception as exc:  # noqa: BLE001 - a plot failure must not cost the rest of the page
+        notes.append(f"the trade-off plot could not be drawn ({one_line(exc)})")
+        tradeoff, tradeoff_caption = None, None
+
+    images = _Images()
+    configurations = {}
+    for row in trial_rows(sweep_dir, results, notes):
+        run_dir = os.path.join(sweep_dir, row.get("run_dir") or os.path.join(TRIALS, row.get("trial", "")))
+        pictures, link, problem = trial_traversals(run_dir, page_dir, run_reports, images)
+        row["link"] = link
+        trial = {"trial": row.get("trial", ""), "seed": row.get("seed", ""), "status": row.get("status", ""),
+                 "link": link, "pictures": pictures, "problem": problem}
+        configurations.setdefault(row.get("configuration", row.get("trial", "")), []).append(trial)
+    for trials in configurations.values():
+        trials.sort(key=lambda t: (_number(t["seed"]) is None, _number(t["seed"]) or 0.0))
+
+    spec = spec if isinstance(spec, dict) else {}
+    return {
+        "name": os.path.basename(os.path.abspath(sweep_dir)),
+        "spec": {key: spec[key] for key in ("models", "grid", "seeds", "evaluate", "protocols", "created",
+                                            "hwkeras_version") if key in spec},
+        "fit_options": spec.get("fit_options") or {},
+        "results": {"header": [h for h in results_header or () if h != "run_dir"], "rows": results},
+        "summary": summary_table(summary_header, summary),
+        "tradeoff": tradeoff,
+        "tradeoff_caption": tradeoff_caption,
+        "configurations": configurations,
+        "threshold": latents.COLLAPSED_KL,
+        "display": display,
+        "notes": notes,
+    }
+
+
+def summary_table(header, rows):
+    """summary.csv with each X_mean / X_sd pair shown as one 'mean ± sd' column."""
+    if header is None:
+        return None
+    keys = [h for h in header if not (h.endswith("_mean") or h.endswith("_sd"))]
+    measures = [h[: -len("_mean")] for h in header if h.endswith("_mean")]
+    table = []
+    for row in rows:
+        cells = [display(row.get(k, "")) for k in keys]
+        for name in measures:
+            mean, sd = row.get(f"{name}_mean", ""), row.get(f"{name}_sd", "")
+            cells.append(f"{display(mean)} ± {display(sd)}" if sd.strip() else display(mean))
+        table.append(cells)
+    return {"header": keys + measures, "rows": table}
+
+
+__all__ = ["gather_sweep", "is_sweep_dir"]

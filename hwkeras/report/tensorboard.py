@@ -1,0 +1,146 @@
+"""TensorBoard pictures during ``fit``: watch the latents form.
+
+    callback = TraversalSummaries("runs/my-run/logs", images, every_n_steps=500)
+    model.fit(..., callbacks=[callback])          # then: tensorboard --logdir runs/my-run/logs
+
+Every ``every_n_steps`` training steps (and once at the end) it writes to ``LOG_DIR/images/``:
+``traversals`` (one row per latent, sorted by average KL, largest first, as on the report page),
+``reconstructions`` (inputs above, reconstructions below), and the scalars ``latent_kl/z<j>`` and
+``active_latents`` (KL >= ``latents.COLLAPSED_KL``).
+
+The events are written with the ``tensorboard`` package's own writer, which needs no TensorFlow,
+so the callback works on the JAX and torch backends without it. Without the ``tensorboard``
+package the callback says so once and does nothing.
+"""
+
+import io
+import os
+import time
+import warnings
+
+import keras
+import numpy as np
+
+from hwkeras.report import latents
+
+IMAGES_SUBDIR = "images"
+DEFAULT_EVERY_N_STEPS = 500
+
+
+class EventWriter:
+    """Image and scalar summaries in TensorBoard's event-file format (the tensorboard package only)."""
+
+    def __init__(self, log_dir):
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        self._event, self._summary = Event, Summary
+        self._writer = EventFileWriter(log_dir)
+
+    def _add(self, value, step):
+        self._writer.add_event(self._event(wall_time=time.time(), step=int(step),
+                                           summary=self._summary(value=[value])))
+
+    def image(self, tag, pixels, step):
+        """uint8 (H, W) or (H, W, 3)."""
+        from PIL import Image
+
+        pixels = np.asarray(pixels, np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="PNG")
+        image = self._summary.Image(height=pixels.shape[0], width=pixels.shape[1],
+                                    colorspace=1 if pixels.ndim == 2 else pixels.shape[2],
+                                    encoded_image_string=buffer.getvalue())
+        self._add(self._summary.Value(tag=tag, image=image), step)
+
+    def scalar(self, tag, value, step):
+        self._add(self._summary.Value(tag=tag, simple_value=float(value)), step)
+
+    def flush(self):
+        self._writer.flush()
+
+    def close(self):
+        self._writer.close()
+
+
+def open_writer(log_dir):
+    """(EventWriter, None) or (None, why not): the one note a process without the package gets."""
+    try:
+        return EventWriter(log_dir), None
+    except ImportError as exc:
+        return None, (f"TraversalSummaries: no TensorBoard images ({exc.__class__.__name__}: {exc}); "
+                      f"install the tensorboard package to get them")
+
+
+class TraversalSummaries(keras.callbacks.Callback):
+    """Writes the KL-sorted traversal grid, reconstructions and per-latent KLs every N steps.
+
+    Args:
+        log_dir: the run's TensorBoard directory (``RUN_DIR/logs``); events go to ``log_dir/images``.
+        images: (n, H, W, C) floats in [0, 1]. The first is the traversal's starting point, the
+            first ``latents.PREVIEW_IMAGES`` are reconstructed, all of them give the average KLs
+            (64 are plenty: a few hundredths of a second per summary on a CPU).
+        every_n_steps: training steps between two summaries.
+        log: callable taking the one-line note when no writer is available (default: a warning).
+    """
+
+    def __init__(self, log_dir, images, every_n_steps=DEFAULT_EVERY_N_STEPS, log=None):
+        super().__init__()
+        if int(every_n_steps) < 1:
+            raise ValueError(f"every_n_steps must be a positive number of steps, got {every_n_steps}")
+        self.log_dir = os.path.join(log_dir, IMAGES_SUBDIR)
+        self.images = np.asarray(images, np.float32)
+        if self.images.ndim != 4 or len(self.images) == 0:
+            raise ValueError(f"images must be a non-empty (n, H, W, C) array, got shape {self.images.shape}")
+        self.every_n_steps = int(every_n_steps)
+        self.log = log or (lambda message: warnings.warn(message, RuntimeWarning, stacklevel=2))
+        self.writer = None
+        self.step = 0
+        self.written = []  # the steps summarised, for the caller and the tests
+        self._epoch_start = 0
+        self._noted = False
+
+    def on_train_begin(self, logs=None):
+        if self.writer is None:
+            self.writer, problem = open_writer(self.log_dir)
+            if problem and not self._noted:
+                self._noted = True
+                self.log(problem)
+
+    def on_train_batch_end(self, batch, logs=None):
+        # ``batch`` is the last step of the call within the epoch (steps_per_execution may be > 1).
+        previous, self.step = self.step, self._epoch_start + batch + 1
+        if self.step // self.every_n_steps > previous // self.every_n_steps:
+            self.write(self.step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._epoch_start = self.step
+
+    def on_train_end(self, logs=None):
+        if self.step and (not self.written or self.written[-1] != self.step):
+            self.write(self.step)
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def write(self, step):
+        if self.writer is None:
+            return
+        from hwkeras.viz import image_grid
+
+        model = self.model  # on JAX this property syncs the trained state back into the variables
+        kl = latents.latent_kl(model, self.images)
+        rows = latents.latent_rows(kl)
+        code = latents.posterior_mean(model, self.images[0])
+        decoded = latents.sorted_traversals(model, code, [row["latent"] for row in rows])
+        self.writer.image("traversals", image_grid(decoded.reshape((-1,) + decoded.shape[2:]),
+                                                   decoded.shape[0], decoded.shape[1]), step)
+        preview = self.images[: latents.PREVIEW_IMAGES]
+        recon = latents.reconstructions(model, preview)
+        self.writer.image("reconstructions", image_grid(np.concatenate([preview, recon]), 2, len(preview)), step)
+        for j, value in enumerate(kl):
+            self.writer.scalar(f"latent_kl/z{j}", value, step)
+        self.writer.scalar("active_latents", sum(not row["collapsed"] for row in rows), step)
+        self.writer.flush()
+        self.written.append(step)
