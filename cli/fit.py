@@ -21,6 +21,8 @@ from hwkeras.models import MODEL_NAMES
 from hwkeras.presets import PRESETS
 
 STEPS_PER_EPOCH_MAX = 1000
+#: Images the run's pictures start from (traversals from the first, reconstructions of the first 8).
+PREVIEW_IMAGES = 64
 
 #: Options of ``hwkeras fit`` that are constructor arguments of some models (``model_options``).
 MODEL_OPTIONS = ("nu", "beta", "gamma", "eta", "eta_s", "eta_h", "dataset_size")
@@ -227,15 +229,21 @@ def train(plan):
     with open(os.path.join(run_dir, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
 
+    preview = dataset.sample_observations(PREVIEW_IMAGES, np.random.RandomState(config["seed"] + 1))
+    callbacks = [plan.evaluation] if plan.evaluation else []  # evaluation first: the loggers see its scores
+    callbacks += [keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, "logs")),
+                  keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"))]
+    if plan.options.get("summary_every"):
+        from hwkeras.report import TraversalSummaries
+
+        callbacks.append(TraversalSummaries(os.path.join(run_dir, "logs"), preview,
+                                            every_n_steps=plan.options["summary_every"]))
     model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]))
     model.fit(
         dataset.batches(config["batch_size"], seed=config["seed"]),
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        callbacks=([plan.evaluation] if plan.evaluation else []) + [  # evaluation first: the loggers see its scores
-            keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, "logs")),
-            keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv")),
-        ],
+        callbacks=callbacks,
         shuffle=False,  # the stream is already random; Keras would only warn
         verbose="auto",
     )
@@ -244,11 +252,18 @@ def train(plan):
     if plan.evaluation is not None:
         with open(os.path.join(run_dir, "eval_metrics.json"), "w") as f:
             json.dump(plan.evaluation.records, f, indent=2)
-    preview = dataset.sample_observations(8, np.random.RandomState(config["seed"] + 1))
     save_traversal_grid(model, preview[0], os.path.join(run_dir, "traversal.png"))
-    save_reconstruction_grid(model, preview, os.path.join(run_dir, "reconstructions.png"))
+    save_reconstruction_grid(model, preview[:8], os.path.join(run_dir, "reconstructions.png"))
+    written = ["config.json", "model.keras", "history.csv", "traversal.png", "reconstructions.png", "logs"]
+    if not plan.options.get("no_report"):
+        from hwkeras.report import run_page
+
+        _, notes = run_page(run_dir, model=model, dataset=dataset)
+        for note in notes:
+            click.echo(f"Note: {note}", err=True)
+        written.append("report.html")
     click.echo(f"\nRun directory: {run_dir}")
-    for name in ("config.json", "model.keras", "history.csv", "traversal.png", "reconstructions.png", "logs"):
+    for name in written:
         click.echo(f"  {os.path.join(run_dir, name)}")
     if plan.export_path is not None:
         export_saved_model(model, plan.export_path, card={"dataset": config["dataset"],
@@ -299,6 +314,9 @@ def _dataset_names():
 @click.option("--export-dir", type=click.Path(file_okay=False), default="saved_models", show_default=True,
               help="The SavedModel goes to EXPORT_DIR/RUN_NAME.")
 @click.option("--no-export", is_flag=True, help="Skip the SavedModel export.")
+@click.option("--no-report", is_flag=True, help="Skip RUN_DIR/report.html (`hwkeras report RUN_DIR` writes it later).")
+@click.option("--summary-every", type=click.IntRange(min=0), default=500, show_default=True,
+              help="Every N steps, write KL-sorted traversals and reconstructions to TensorBoard (0: never).")
 @click.option("--eval-every", type=int,
               help="Every N steps, compute --eval-metrics and log them (history.csv, TensorBoard) as eval_<metric>.")
 @click.option("--eval-metrics", default="mig", show_default=True, help="Metrics for --eval-every ('all' or a list).")

@@ -33,11 +33,11 @@ def traversal_latents(mean, values):
 
 def traversal_images(model, image, steps=TRAVERSAL_STEPS, value_range=TRAVERSAL_RANGE):
     """One row per latent: the posterior mean of ``image`` with that latent swept over value_range."""
-    mean = model.encode(np.asarray(image, np.float32)[None])[0][0]
+    mean = ops.convert_to_numpy(model.encode(np.asarray(image, np.float32)[None])[0])[0]
     values = np.linspace(*value_range, steps, dtype=np.float32)
     p = mean.shape[0]
     z = traversal_latents(mean, values)
-    decoded = np.asarray(model.decode(ops.reshape(z, (p * steps, p))))
+    decoded = ops.convert_to_numpy(model.decode(ops.reshape(z, (p * steps, p))))
     return decoded, p, steps
 
 
@@ -50,6 +50,6 @@ def save_traversal_grid(model, image, path, steps=TRAVERSAL_STEPS):
 def save_reconstruction_grid(model, images, path):
     """Top row: the inputs; bottom row: their reconstructions from the posterior mean."""
     images = np.asarray(images, np.float32)
-    recon = np.asarray(model(images))
+    recon = ops.convert_to_numpy(model(images))
     Image.fromarray(image_grid(np.concatenate([images, recon]), 2, len(images))).save(path)
     return path

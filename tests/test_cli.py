@@ -62,6 +62,10 @@ def test_fit_writes_the_run_and_exports(tmp_path):
     assert traversal.size == (10 * 34 + 2, 3 * 34 + 2)  # 10 steps x 3 latents of 32 px, 2 px padding
     assert Image.open(run_dir / "reconstructions.png").size == (8 * 34 + 2, 2 * 34 + 2)
     assert (tmp_path / "sm" / "tiny" / "saved_model.pb").exists()
+    page = (run_dir / "report.html").read_text()
+    assert "<html" in page.lower() and "data:image/gif;base64," in page  # the KL-sorted traversal GIFs
+    images = [p for p in (run_dir / "logs").rglob("events.out.tfevents.*") if "images" in p.parts]
+    assert images, "the TensorBoard traversal summaries were not written"
     assert str(os.path.join("sm", "tiny")) in result.stdout
     again = run("fit", "--steps", "1", "--output-dir", "runs", "--export-dir", "sm", "--run-name", "tiny", cwd=tmp_path)
     assert again.returncode == 2 and "already exists" in again.stderr
