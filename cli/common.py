@@ -11,6 +11,8 @@ import sys
 
 import click
 
+from hwkeras.devices import BACKENDS
+
 
 class InputError(click.ClickException):
     """Bad input: printed as one ``Error: ...`` line, exit code 2 like Click's usage errors."""
@@ -41,6 +43,22 @@ def muted_native_stderr():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def _choose_backend(ctx, param, value):
+    from hwkeras.devices import select_backend
+
+    try:
+        return select_backend(value)
+    except ValueError as exc:
+        raise InputError(one_line(exc)) from None
+
+
+#: ``--backend``, shared by the commands that compute: sets KERAS_BACKEND before Keras loads.
+backend_option = click.option(
+    "--backend", type=click.Choice(BACKENDS), default=None, is_eager=True,
+    callback=_choose_backend, expose_value=False,
+    help="Keras backend.  [$KERAS_BACKEND or tensorflow]; jax and torch need no TensorFlow.")
 
 
 def start_tensorflow():

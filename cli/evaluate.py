@@ -12,8 +12,8 @@ import os
 
 import click
 
-from hwkeras.cli.common import (InputError, load_model, one_line, parse_assignments, parse_metric_params,
-                                resolve_run, write_json_atomically)
+from hwkeras.cli.common import (InputError, backend_option, load_model, one_line, parse_assignments,
+                                parse_metric_params, resolve_run, write_json_atomically)
 from hwkeras.metrics.evaluate import METRICS, PROTOCOLS
 
 METRICS_FILENAME = "metrics.json"
@@ -69,6 +69,7 @@ def format_table(record):
 # --------------------------------------------------------------------------------------------
 
 @click.command("evaluate")
+@backend_option
 @click.argument("target", metavar="RUN_DIR_OR_MODEL")
 @click.option("--metrics", default="all", show_default=True,
               help=f"'all' or a comma-separated list of: {', '.join(METRICS)}.")

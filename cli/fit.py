@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import click
 
-from hwkeras.cli.common import InputError, one_line, parse_metric_params
+from hwkeras.cli.common import InputError, backend_option, one_line, parse_metric_params
 from hwkeras.models import MODEL_NAMES
 from hwkeras.presets import PRESETS
 
@@ -162,15 +162,6 @@ def plan_fit(options):
 # The work.
 # --------------------------------------------------------------------------------------------
 
-def describe_device():
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        return f"GPU ({', '.join(g.name for g in gpus)})"
-    return "CPU (TensorFlow sees no GPU; install hwkeras[gpu] on a CUDA machine to use one)"
-
-
 def save_keras_atomically(model, path):
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".model.partial-", suffix=".keras", dir=directory)
@@ -213,8 +204,13 @@ def train(plan):
     from hwkeras.viz import save_reconstruction_grid, save_traversal_grid
 
     config, dataset, model, run_dir = plan.config, plan.dataset, plan.model, plan.run_dir
+    from hwkeras.devices import describe_device
+
     click.echo(describe_run(plan))
-    click.echo(f"Training on {describe_device()}")
+    device, warning = describe_device()
+    click.echo(f"Training on {device}")
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
     if getattr(dataset, "cache", False) and hasattr(dataset, "cached_images"):
         click.echo("Decoding the images once into the dataset's cache (later runs reuse it) ...")
         dataset.cached_images()
@@ -256,11 +252,9 @@ def train(plan):
     save_reconstruction_grid(model, preview[:8], os.path.join(run_dir, "reconstructions.png"))
     written = ["config.json", "model.keras", "history.csv", "traversal.png", "reconstructions.png", "logs"]
     if not plan.options.get("no_report"):
-        from hwkeras.report import run_page
+        from hwkeras.report import write_run_report
 
-        _, notes = run_page(run_dir, model=model, dataset=dataset)
-        for note in notes:
-            click.echo(f"Note: {note}", err=True)
+        write_run_report(run_dir, model=model, dataset=dataset)  # its notes (no metrics yet, ...) are on the page
         written.append("report.html")
     click.echo(f"\nRun directory: {run_dir}")
     for name in written:
@@ -283,6 +277,7 @@ def _dataset_names():
 
 
 @click.command("fit")
+@backend_option
 @click.option("--model", default="chyvae", show_default=True, help=f"{', '.join(MODEL_NAMES)}.")
 @click.option("--dataset", default="correlated-ellipses", show_default=True,
               help=f"{_dataset_names()} (`hwkeras datasets` says what each expects).")

@@ -8,10 +8,11 @@ import os
 
 import click
 
-from hwkeras.cli.common import InputError, start_keras
+from hwkeras.cli.common import InputError, backend_option, start_keras
 
 
 @click.command("report")
+@backend_option
 @click.argument("target", metavar="RUN_OR_SWEEP_DIR")
 @click.option("--output", type=click.Path(dir_okay=False), help="HTML file to write.  [TARGET/report.html]")
 @click.option("--metric", help="Sweep: the trade-off plot's disentanglement metric, e.g. dlib.mig.  "
