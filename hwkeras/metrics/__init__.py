@@ -7,7 +7,8 @@ Each metric is a pure function
 
 * ``ground_truth_data``: a ``GroundTruthData`` (known factors, ``hwkeras.data.ground_truth``);
 * ``representation_function``: observations ``(n, H, W, C)`` -> codes ``(n, d)``, the encoder
-  mean (``representation_from_model`` makes one from a model);
+  mean (``representation_from_model`` makes one from a model, compiled for its backend); the
+  metrics hand it up to ``utils.ENCODE_CHUNK`` images at a time;
 * ``random_state``: a ``np.random.RandomState`` (or an int seed); all sampling draws from it;
 * ``params``: overrides of the metric's protocol constants (its ``DEFAULTS``).
 
@@ -18,6 +19,7 @@ scikit-learn only: the Keras callback that runs metrics during training is
 
 from hwkeras.metrics.beta_vae import compute_beta_vae
 from hwkeras.metrics.dci import compute_dci
+from hwkeras.metrics.encoder import representation_from_model
 from hwkeras.metrics.evaluate import METRICS, PROTOCOLS, evaluate, parse_metric_names
 from hwkeras.metrics.factor_vae import compute_factor_vae
 from hwkeras.metrics.mig import compute_mig, discretisation_ceiling
@@ -36,4 +38,5 @@ __all__ = [
     "discretisation_ceiling",
     "evaluate",
     "parse_metric_names",
+    "representation_from_model",
 ]
