@@ -148,7 +148,7 @@ def test_metrics_package_does_not_import_keras_or_tensorflow():
         "import sys, types\n"
         "package = types.ModuleType('hwkeras'); package.__path__ = [%r]\n"
         "sys.modules['hwkeras'] = package\n"
-        "import hwkeras.metrics\n"
+        "import hwkeras.metrics, hwkeras.metrics.udr\n"
         "loaded = sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules)\n"
         "print(','.join(loaded))\n" % package_dir)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -12,8 +12,9 @@ Each metric is a pure function
 * ``random_state``: a ``np.random.RandomState`` (or an int seed); all sampling draws from it;
 * ``params``: overrides of the metric's protocol constants (its ``DEFAULTS``).
 
-``evaluate`` runs several and returns one JSON-ready record. The package needs numpy, scipy and
-scikit-learn only: the Keras callback that runs metrics during training is
+``evaluate`` runs several and returns one JSON-ready record. ``compute_udr`` (module ``udr``) is
+the unsupervised UDR score, which compares several models with each other instead of one model
+with known factors. The package needs numpy, scipy and scikit-learn only: the Keras callback that runs metrics during training is
 ``hwkeras.training.callbacks.DisentanglementCallback``.
 """
 
@@ -25,6 +26,7 @@ from hwkeras.metrics.factor_vae import compute_factor_vae
 from hwkeras.metrics.mig import compute_mig, discretisation_ceiling
 from hwkeras.metrics.modularity import compute_modularity_explicitness
 from hwkeras.metrics.sap import compute_sap
+from hwkeras.metrics.udr import compute_udr, udr_from_codes
 
 __all__ = [
     "METRICS",
@@ -35,8 +37,10 @@ __all__ = [
     "compute_mig",
     "compute_modularity_explicitness",
     "compute_sap",
+    "compute_udr",
     "discretisation_ceiling",
     "evaluate",
     "parse_metric_names",
     "representation_from_model",
+    "udr_from_codes",
 ]
