@@ -148,7 +148,7 @@ def test_metrics_package_does_not_import_keras_or_tensorflow():
         "import sys, types\n"
         "package = types.ModuleType('hwkeras'); package.__path__ = [%r]\n"
         "sys.modules['hwkeras'] = package\n"
-        "import hwkeras.metrics\n"
+        "import hwkeras.metrics, hwkeras.metrics.udr\n"
         "loaded = sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules)\n"
         "print(','.join(loaded))\n" % package_dir)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -176,3 +176,69 @@ def test_evaluate_checks_every_parameter_before_the_first_metric():
     with pytest.raises(ValueError, match="num_test must be a positive integer, got 0"):
         evaluate.evaluate(Grid([3, 4]), rep, "mig,dci", params={"dci": {"num_test": 0}})
     assert calls == []  # MIG did not run first
+
+
+# ------------------------------------------------------------------------------------------
+# Encoding: chunked calls of the representation, the compiled encoder of a Keras model.
+# ------------------------------------------------------------------------------------------
+
+def test_metrics_encode_in_bounded_chunks_with_unchanged_numbers():
+    from hwkeras.metrics import utils
+
+    sizes = []
+
+    def rep(x):
+        sizes.append(len(x))
+        return mixed_rep(x)
+
+    def one_batch_per_call(x):
+        # The reference: every batch encoded on its own, as dlib calls the representation.
+        return np.concatenate([mixed_rep(x[i:i + 1]) for i in range(len(x))])
+
+    data = Grid([3, 6, 40, 32, 32], noise=0.05)
+    for compute, params in ((factor_vae.compute_factor_vae, dict(num_train=200, num_eval=100,
+                                                                 num_variance_estimate=300)),
+                            (beta_vae.compute_beta_vae, dict(num_train=100, num_eval=100)),
+                            (mig.compute_mig, dict(num_train=5000))):
+        sizes.clear()
+        chunked = compute(data, rep, np.random.RandomState(0), **params)
+        reference = compute(data, one_batch_per_call, np.random.RandomState(0), **params)
+        assert chunked == reference
+        assert max(sizes) > 64 and max(sizes) < utils.ENCODE_CHUNK + 128
+
+
+def _tiny_model():
+    import hwkeras
+
+    return hwkeras.HyperpriorVAE(latent_dim=3, nu=8.0, image_shape=(16, 16, 1), hidden_units=8,
+                                 seed=0)
+
+
+def test_compiled_encoder_matches_eager_and_pads_the_last_batch():
+    model = _tiny_model()
+    images = np.random.RandomState(0).rand(70, 16, 16, 1).astype(np.float32)
+    compiled = evaluate.representation_from_model(model, batch_size=32)
+    eager = evaluate.representation_from_model(model, batch_size=32, compiled=False)
+    codes = compiled(images)
+    assert codes.shape == (70, 3) and codes.dtype == np.float32
+    np.testing.assert_allclose(codes, eager(images), rtol=1e-5, atol=1e-6)
+    # The padded last batch (6 of 32 images) gives each image the code it has in a full batch.
+    np.testing.assert_allclose(codes[64:], compiled(images[32:])[32:], rtol=1e-5, atol=1e-6)
+    # A model that keeps training: the compiled encoder reads the current weights.
+    for weight in model.head.weights:
+        weight.assign(weight * 2.0)
+    np.testing.assert_allclose(compiled(images[:5]), eager(images[:5]), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(compiled(images[:5]), codes[:5])
+
+
+def test_duck_typed_model_is_called_as_it_is():
+    calls = []
+
+    class Identity:
+        def encode(self, x):
+            calls.append(len(x))
+            return np.asarray(x).reshape(len(x), -1), None
+
+    rep = evaluate.representation_from_model(Identity(), batch_size=64)
+    codes = rep(np.ones((100, 2, 1, 1)))
+    assert codes.shape == (100, 2) and calls == [64, 36]

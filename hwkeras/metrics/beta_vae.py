@@ -57,27 +57,28 @@ def compute_beta_vae(ground_truth_data, representation_function, random_state, *
 
 
 def _points(ground_truth_data, representation_function, batch_size, num_points, random_state):
-    """``num_points`` feature vectors (float64) and the index of the factor each one fixed."""
+    """``num_points`` feature vectors (float64) and the index of the factor each one fixed.
+
+    All points' images are drawn first, in dlib's order of random_state calls, and encoded in
+    chunks (``utils.codes_of_batches``).
+    """
     labels = np.zeros(num_points, dtype=np.int64)
+
+    def point_batches():
+        for i in range(num_points):
+            labels[i] = random_state.randint(ground_truth_data.num_factors)
+            factors1 = ground_truth_data.sample_factors(batch_size, random_state)
+            factors2 = ground_truth_data.sample_factors(batch_size, random_state)
+            factors2[:, labels[i]] = factors1[:, labels[i]]
+            yield ground_truth_data.sample_observations_from_factors(factors1, random_state)
+            yield ground_truth_data.sample_observations_from_factors(factors2, random_state)
+
+    codes = utils.codes_of_batches(representation_function, point_batches())
     points = None  # the width is known after the first code
-    for i in range(num_points):
-        labels[i], feature = _point(ground_truth_data, representation_function, batch_size,
-                                    random_state)
+    for i, (codes1, codes2) in enumerate(zip(codes, codes)):
+        # Computed in the representation's own dtype, then stored as float64, as dlib does.
+        feature = np.mean(np.abs(codes1 - codes2), axis=0)
         if points is None:
             points = np.zeros((num_points, feature.shape[0]))
         points[i] = feature
     return points, labels
-
-
-def _point(ground_truth_data, representation_function, batch_size, random_state):
-    """One training point. The random_state calls match disentanglement_lib's."""
-    factor_index = random_state.randint(ground_truth_data.num_factors)
-    factors1 = ground_truth_data.sample_factors(batch_size, random_state)
-    factors2 = ground_truth_data.sample_factors(batch_size, random_state)
-    factors2[:, factor_index] = factors1[:, factor_index]
-    observations1 = ground_truth_data.sample_observations_from_factors(factors1, random_state)
-    observations2 = ground_truth_data.sample_observations_from_factors(factors2, random_state)
-    codes1 = representation_function(observations1)
-    codes2 = representation_function(observations2)
-    # Computed in the representation's own dtype, then stored as float64, as dlib does.
-    return factor_index, np.mean(np.abs(codes1 - codes2), axis=0)

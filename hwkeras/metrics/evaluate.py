@@ -18,6 +18,7 @@ import scipy
 import sklearn
 
 from hwkeras.metrics import beta_vae, dci, factor_vae, mig, modularity, sap, utils
+from hwkeras.metrics.encoder import ENCODE_BATCH_SIZE, representation_from_model  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -162,22 +163,6 @@ def evaluate(ground_truth_data, representation_function, metrics="all", protocol
         "versions": versions(),
         "elapsed_seconds": elapsed,
     })
-
-
-#: Images per encoder call; the metrics ask for batches of 16 to 200 images.
-ENCODE_BATCH_SIZE = 64
-
-
-def representation_from_model(model, batch_size=ENCODE_BATCH_SIZE):
-    """``observations -> encoder mean`` as a numpy array, ``batch_size`` images per call."""
-
-    def representation_function(observations):
-        observations = np.asarray(observations, dtype=np.float32)
-        means = [np.asarray(model.encode(observations[i:i + batch_size])[0])
-                 for i in range(0, len(observations), batch_size)]
-        return np.concatenate(means, axis=0)
-
-    return representation_function
 
 
 def scalar_rows(record):

@@ -135,27 +135,30 @@ def _active_dims(global_variances, threshold):
     return np.flatnonzero(keep)
 
 
-def _vote(ground_truth_data, representation_function, batch_size, random_state,
-          global_variances, active_dims):
-    """One (factor, dimension) vote. The random_state calls match disentanglement_lib's."""
-    factor_index = random_state.randint(ground_truth_data.num_factors)
-    factors = ground_truth_data.sample_factors(batch_size, random_state)
-    factors[:, factor_index] = factors[0, factor_index]
-    observations = ground_truth_data.sample_observations_from_factors(factors, random_state)
-    codes = representation_function(observations)
-    local_variances = np.var(codes, axis=0, ddof=1)
-    ratio = local_variances[active_dims] / global_variances[active_dims]
-    return factor_index, active_dims[np.argmin(ratio)]
-
-
 def _votes(ground_truth_data, representation_function, batch_size, num_votes, random_state,
            global_variances, active_dims):
-    """Vote counts, shape ``(num_factors, num_dims)``."""
+    """Vote counts, shape ``(num_factors, num_dims)``.
+
+    All votes' images are drawn first, in dlib's order of random_state calls, and encoded in
+    chunks (``utils.codes_of_batches``); each vote then goes to the active dimension whose
+    in-batch variance is smallest relative to its global variance.
+    """
     votes = np.zeros((ground_truth_data.num_factors, global_variances.shape[0]), dtype=np.int64)
-    for _ in range(num_votes):
-        factor_index, dim = _vote(ground_truth_data, representation_function, batch_size,
-                                  random_state, global_variances, active_dims)
-        votes[factor_index, dim] += 1
+    fixed_factors = []
+
+    def vote_batches():
+        for _ in range(num_votes):
+            factor_index = random_state.randint(ground_truth_data.num_factors)
+            factors = ground_truth_data.sample_factors(batch_size, random_state)
+            factors[:, factor_index] = factors[0, factor_index]
+            fixed_factors.append(factor_index)
+            yield ground_truth_data.sample_observations_from_factors(factors, random_state)
+
+    # A vote's codes arrive after its batch was drawn, so fixed_factors[i] is there by then.
+    for i, codes in enumerate(utils.codes_of_batches(representation_function, vote_batches())):
+        local_variances = np.var(codes, axis=0, ddof=1)
+        ratio = local_variances[active_dims] / global_variances[active_dims]
+        votes[fixed_factors[i], active_dims[np.argmin(ratio)]] += 1
     return votes
 
 
