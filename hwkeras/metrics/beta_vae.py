@@ -11,7 +11,6 @@ identical numbers.
 """
 
 import numpy as np
-from sklearn import linear_model
 
 from hwkeras.metrics import utils
 
@@ -31,6 +30,8 @@ def from_inputs(inputs):
                                          batch_size, inputs.params["num_train"], random_state)
     # dlib hands the RandomState to the classifier; lbfgs does not draw from it, but passing it
     # keeps the classifier identical should a solver that does be configured.
+    from sklearn import linear_model  # see utils: scikit-learn loads when a metric runs
+
     model = linear_model.LogisticRegression(random_state=random_state)
     with utils.quiet_convergence():
         model.fit(train_points, train_labels)

@@ -18,8 +18,6 @@ done, so the samples are untouched) to make the score a function of the seed alo
 """
 
 import numpy as np
-import scipy.stats
-from sklearn import ensemble
 
 from hwkeras.metrics import utils
 
@@ -76,6 +74,8 @@ def importance_gbt(codes_train, factors_train, codes_test, factors_test, random_
     importance = np.zeros((num_dims, num_factors), dtype=np.float64)
     train_accuracy, test_accuracy = [], []
     for j in range(num_factors):
+        from sklearn import ensemble  # see utils: scikit-learn loads when a metric runs
+
         model = ensemble.GradientBoostingClassifier(random_state=random_state)
         model.fit(codes_train, factors_train[:, j])
         importance[:, j] = np.abs(model.feature_importances_)
@@ -86,6 +86,8 @@ def importance_gbt(codes_train, factors_train, codes_test, factors_test, random_
 
 def disentanglement_per_code(importance):
     """1 - H_K(P_i.) for every code dimension i (K = number of factors)."""
+    import scipy.stats
+
     return 1.0 - scipy.stats.entropy(importance.T + EPSILON, base=importance.shape[1])
 
 
@@ -96,6 +98,8 @@ def disentanglement(importance):
 
 def completeness_per_factor(importance):
     """1 - H_D(P_.j) for every factor j (D = number of code dimensions)."""
+    import scipy.stats
+
     return 1.0 - scipy.stats.entropy(importance + EPSILON, base=importance.shape[0])
 
 

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-import scipy
-import sklearn
 
 from hwkeras.metrics import beta_vae, dci, factor_vae, mig, modularity, sap, utils
 from hwkeras.metrics.encoder import ENCODE_BATCH_SIZE, representation_from_model  # noqa: F401
@@ -91,6 +89,9 @@ def metric_parameters(name, protocol="dlib", overrides=None):
 
 def versions():
     """Versions of everything that can change a metric's value."""
+    import scipy
+    import sklearn
+
     try:
         hwkeras_version = importlib.metadata.version("hwkeras")
     except importlib.metadata.PackageNotFoundError:

@@ -16,8 +16,6 @@ classifier saw in training and that occur in the test set (dlib raises when the 
 """
 
 import numpy as np
-from sklearn import linear_model
-from sklearn import metrics
 
 from hwkeras.metrics import utils
 
@@ -80,6 +78,8 @@ def explicitness_per_factor(codes_train, factor_train, codes_test, factor_test):
     if np.unique(factor_train).size < 2:
         # A factor constant in the sample cannot be classified; it is perfectly "explicit".
         return 1.0, 1.0
+    from sklearn import linear_model  # see utils: scikit-learn loads when a metric runs
+
     classifier = linear_model.LogisticRegression().fit(codes_train, factor_train)
     return (_macro_auc(factor_train, classifier.predict_proba(codes_train), classifier.classes_),
             _macro_auc(factor_test, classifier.predict_proba(codes_test), classifier.classes_))
@@ -91,6 +91,8 @@ def _macro_auc(labels, probabilities, classes):
     When ``labels`` holds every class (the normal case) this is exactly dlib's
     ``roc_auc_score(MultiLabelBinarizer().fit_transform(labels[:, None]), probabilities)``.
     """
+    from sklearn import metrics
+
     indicator = (labels[:, np.newaxis] == classes[np.newaxis, :]).astype(np.int64)
     # A column with only negatives (or only positives) has no ROC curve.
     usable = (indicator.sum(axis=0) > 0) & (indicator.sum(axis=0) < len(labels))

@@ -11,7 +11,6 @@ identical inputs give identical numbers.
 """
 
 import numpy as np
-from sklearn import svm
 
 from hwkeras.metrics import utils
 
@@ -95,6 +94,8 @@ def _svm_accuracy(code, factor, code_test, factor_test, random_state):
     # dlib passes no random state: liblinear then seeds from numpy's global generator. With
     # scikit-learn's dual="auto" and one feature the primal solver runs, which draws nothing,
     # so passing the metric's random state only removes the dependence on global state.
+    from sklearn import svm  # see utils: scikit-learn loads when a metric runs
+
     classifier = svm.LinearSVC(C=SVM_C, class_weight="balanced", random_state=random_state)
     classifier.fit(code[:, np.newaxis], factor)
     return np.mean(classifier.predict(code_test[:, np.newaxis]) == factor_test)

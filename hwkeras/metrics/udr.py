@@ -27,8 +27,6 @@ representation functions) or ``udr_from_codes`` (from codes already computed).
 import warnings
 
 import numpy as np
-import scipy.stats
-from sklearn import linear_model, preprocessing
 
 from hwkeras.metrics import utils
 
@@ -113,6 +111,7 @@ def udr_from_codes(codes, kl, random_state=None, correlation_matrix="lasso", fil
       ``include_raw_correlations``, ``raw_correlations`` (``[i][j]``: R, ``d_i x d_j``; zeros on
       the diagonal). Names as in dlib.
     """
+    from sklearn import preprocessing
     codes = [np.asarray(c, dtype=np.float64) for c in codes]
     kl = [np.asarray(k, dtype=np.float64) for k in kl]
     _check_codes(codes, kl)
@@ -149,6 +148,7 @@ def udr_from_codes(codes, kl, random_state=None, correlation_matrix="lasso", fil
 
 def lasso_correlation_matrix(codes1, codes2, random_state=None):
     """|Lasso coefficients| predicting ``codes2`` from ``codes1``, shape ``(d1, d2)``."""
+    from sklearn import linear_model
     # The coordinate-descent solver is cyclic and draws nothing; the random state is passed as
     # dlib passes it, so that a random ``selection`` would stay comparable.
     model = linear_model.Lasso(alpha=LASSO_ALPHA, random_state=random_state)
@@ -163,6 +163,7 @@ def spearman_correlation_matrix(codes1, codes2):
     A constant latent (zeroed as inactive) has no rank correlation: its entries are NaN, as in
     dlib, and count as 0 in ``relative_strength_disentanglement``.
     """
+    import scipy.stats
     matrix = np.zeros((codes1.shape[1], codes2.shape[1]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", scipy.stats.ConstantInputWarning)

@@ -1,5 +1,8 @@
 """Helpers shared by the disentanglement metrics.
 
+scikit-learn and scipy are imported inside the functions that use them, in every metric module,
+so that importing the registry (the CLI's --help, `hwkeras datasets`) costs numpy alone.
+
 Every metric reads a dataset only through the ground-truth API (``hwkeras.data.ground_truth``)
 and a model only through a *representation function* ``observations (n, H, W, C) -> codes (n, d)``
 (the encoder mean). The helpers below sample codes and factors in exactly the batch sizes and
@@ -19,8 +22,6 @@ import warnings
 from typing import Callable
 
 import numpy as np
-import sklearn.metrics
-from sklearn.exceptions import ConvergenceWarning
 
 #: Bins of the histogram discretiser used by MIG and modularity (disentanglement_lib's gin value).
 NUM_BINS = 20
@@ -245,20 +246,24 @@ def histogram_discretize(codes, num_bins=NUM_BINS):
 
 def discrete_mutual_info(codes, factors):
     """Matrix ``(num_dims, num_factors)`` of mutual informations (nats) between label columns."""
+    from sklearn.metrics import mutual_info_score
+
     codes, factors = np.asarray(codes), np.asarray(factors)
     mi = np.zeros((codes.shape[1], factors.shape[1]))
     for i in range(codes.shape[1]):
         for j in range(factors.shape[1]):
             # Argument order (factor, code) as in disentanglement_lib: the contingency table is
             # summed in that order, which keeps the last bits identical.
-            mi[i, j] = sklearn.metrics.mutual_info_score(factors[:, j], codes[:, i])
+            mi[i, j] = mutual_info_score(factors[:, j], codes[:, i])
     return mi
 
 
 def discrete_entropy(factors):
     """Entropy (nats) of each label column, as its mutual information with itself."""
     factors = np.asarray(factors)
-    return np.array([sklearn.metrics.mutual_info_score(factors[:, j], factors[:, j])
+    from sklearn.metrics import mutual_info_score
+
+    return np.array([mutual_info_score(factors[:, j], factors[:, j])
                      for j in range(factors.shape[1])])
 
 
@@ -288,6 +293,8 @@ def quiet_convergence():
     disentanglement_lib got the same warnings and reported the numbers regardless.
     """
     with warnings.catch_warnings():
+        from sklearn.exceptions import ConvergenceWarning
+
         warnings.simplefilter("ignore", ConvergenceWarning)
         yield
 
