@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hwkeras.data import CorrelatedEllipses, get_dataset, procedural_batches
+from hwkeras.data import CorrelatedEllipses, get_dataset, take
 from hwkeras.data.correlated_ellipses import render_ellipses
 
 
@@ -64,9 +64,9 @@ def test_images_are_deterministic_for_a_seed_and_in_range():
 
 def test_tf_data_stream_is_deterministic():
     data = CorrelatedEllipses(image_size=32)
-    first = [b.numpy() for b in procedural_batches(data, 4, seed=9).take(3)]
-    again = [b.numpy() for b in procedural_batches(data, 4, seed=9).take(3)]
-    other = [b.numpy() for b in procedural_batches(data, 4, seed=10).take(3)]
+    first = take(data.batches(4, seed=9, pipeline="tf"), 3)
+    again = take(data.batches(4, seed=9, pipeline="tf"), 3)
+    other = take(data.batches(4, seed=10, pipeline="tf"), 3)
     assert first[0].shape == (4, 32, 32, 1)
     for x, y in zip(first, again):
         np.testing.assert_array_equal(x, y)
