@@ -21,24 +21,36 @@ DECODER_VERSION = "pillow-area-1"
 
 
 @functools.lru_cache(maxsize=16)
-def area_weights(in_size, out_size):
-    """(out_size, in_size) float64 matrix: the share of input pixel j inside output pixel i."""
+def area_taps(in_size, out_size):
+    """``(index, weight)``, each (taps, out_size): the input pixels under each output pixel and the
+    share of each inside it (weights of an output pixel sum to 1; unused taps have weight 0)."""
     scale = in_size / out_size
-    low = np.arange(out_size)[:, None] * scale
-    pixel = np.arange(in_size)[None, :]
+    low = np.arange(out_size) * scale
+    first = np.floor(low).astype(np.int64)
+    taps = int(np.ceil(scale)) + 1
+    index = np.minimum(first[None, :] + np.arange(taps)[:, None], in_size - 1)
+    pixel = first[None, :] + np.arange(taps)[:, None]
     overlap = np.minimum(low + scale, pixel + 1) - np.maximum(low, pixel)
-    weights = np.clip(overlap, 0.0, None) / scale
-    weights.setflags(write=False)
-    return weights
+    weight = np.where(pixel < in_size, np.clip(overlap, 0.0, None), 0.0) / scale
+    index.setflags(write=False)
+    weight.setflags(write=False)
+    return index, weight
+
+
+def _resize_axis0(values, out_size):
+    index, weight = area_taps(values.shape[0], out_size)
+    out = np.zeros((out_size,) + values.shape[1:])
+    for taps, share in zip(index, weight):  # a few passes; no BLAS, so worker threads do not contend
+        out += share.reshape((-1,) + (1,) * (values.ndim - 1)) * values[taps]
+    return out
 
 
 def area_resize(image, size):
     """uint8 (H, W, C) -> uint8 (size, size, C), each output pixel the area mean of its footprint."""
-    height, width, channels = image.shape
-    if (height, width) == (size, size):
+    if image.shape[:2] == (size, size):
         return image
-    rows, cols = area_weights(height, size), area_weights(width, size)
-    out = np.einsum("ih,hwc,jw->ijc", rows, image.astype(np.float64), cols, optimize=True)
+    rows = _resize_axis0(image.astype(np.float64), size)
+    out = _resize_axis0(rows.transpose(1, 0, 2), size).transpose(1, 0, 2)
     return np.rint(np.clip(out, 0, 255)).astype(np.uint8)
 
 
