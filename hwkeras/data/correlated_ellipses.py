@@ -62,6 +62,7 @@ class CorrelatedEllipses(GroundTruthData):
         self.cache = image_size <= CACHE_LIMIT_PX if cache is None else bool(cache)
         self.cache_dir = cache_dir
         self._grid = None
+        self._looked = False
 
     def __len__(self):
         # The stream is unbounded; this is the size of the authors' published set, the N that
@@ -96,20 +97,26 @@ class CorrelatedEllipses(GroundTruthData):
         """Renders the grid cache once (if ``cache``), so that training batches are gathers."""
         self._open_grid(build=True)
 
-    def cache_path(self):
-        """Where the grid cache of this image size is (or would be) kept."""
-        directory = writable_cache_dir(self.cache_dir or user_cache_dir())
+    def cache_path(self, create=True):
+        """Where the grid cache of this image size is kept: ``cache_dir`` (default: the user cache
+        directory), else the user cache directory if that one is not writable. ``create=False``
+        only looks (returns the existing file, or None) and creates no directory."""
         key = json.dumps([RENDERER_VERSION, CANVAS, self.factor_sizes, SCALES.tolist(), ANGLES_DEG.tolist(),
                           np.__version__.rsplit(".", 1)[0]])
-        digest = hashlib.sha1(key.encode()).hexdigest()[:12]
-        return os.path.join(directory, f"correlated-ellipses-{self.image_size}px-{digest}.npy")
+        name = f"correlated-ellipses-{self.image_size}px-{hashlib.sha1(key.encode()).hexdigest()[:12]}.npy"
+        if create:
+            return os.path.join(writable_cache_dir(self.cache_dir or user_cache_dir()), name)
+        found = [os.path.join(d, name) for d in (self.cache_dir or user_cache_dir(), user_cache_dir())]
+        return next((path for path in found if os.path.exists(path)), None)
 
     def _open_grid(self, build):
-        """The grid cache's memory map: opened if it exists, built first if ``build``; else None."""
-        if self._grid is None and self.cache:
-            path = self.cache_path()
-            if build or os.path.exists(path):
-                self._grid = build_grid(path, self._supersample)
+        """The grid cache's memory map: opened if it exists (looked for once), built first if
+        ``build``; else None."""
+        if self._grid is None and self.cache and (build or not self._looked):
+            self._looked = True
+            path = self.cache_path(create=False)
+            if path is not None or build:
+                self._grid = build_grid(path or self.cache_path(), self._supersample)
         return self._grid
 
 
