@@ -2,7 +2,7 @@
 
 In one process: the images/s each dataset's ``batches()`` delivers through each pipeline (``py``:
 the keras.utils.PyDataset with worker threads, read the way ``model.fit`` reads it on this
-backend; ``tf``: the tf.data one, when TensorFlow is installed), and the images/s CHyVAE training
+backend; ``tf``: the tf.data one, on the TensorFlow backend), and the images/s CHyVAE training
 consumes on a fixed in-memory batch on this backend's device. Figure of merit: pipeline / training
 (>= 3 is the target), in wall-clock images/s and, on a CPU, in images per CPU-second (steadier on
 a shared machine). Also timed: building the CorrelatedEllipses grid cache and the decoded CelebA
@@ -40,14 +40,6 @@ from hwkeras.data import get_dataset  # noqa: E402
 from hwkeras.data.pipeline import default_workers  # noqa: E402
 
 
-def has_tensorflow():
-    try:
-        import tensorflow  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def cpu_seconds():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -70,14 +62,24 @@ def py_iterator(stream):
     return adapter.get_numpy_iterator()
 
 
-def pipeline_rate(dataset, pipeline, batch, num_batches):
-    """(images/s wall clock, images per CPU-second) of ``dataset.batches(batch)`` after a warm-up."""
+def pipeline_rate(dataset, pipeline, batch, num_batches, seconds):
+    """(images/s wall clock, images per CPU-second) of ``dataset.batches(batch)`` after a warm-up:
+    ``num_batches`` batches, or fewer (at least 3) if that takes more than ``seconds``."""
     stream = dataset.batches(batch, seed=0, pipeline=pipeline)
     iterator = py_iterator(stream) if pipeline == "py" else iter(stream)
     for _ in range(3):
         next(iterator)
-    _, wall, cpu = timed(lambda: [next(iterator) for _ in range(num_batches)])
-    return num_batches * batch / wall, num_batches * batch / cpu
+
+    def drain():
+        start = time.perf_counter()
+        for done in range(1, num_batches + 1):
+            next(iterator)
+            if done >= 3 and time.perf_counter() - start > seconds:
+                break
+        return done
+
+    done, wall, cpu = timed(drain)
+    return done * batch / wall, done * batch / cpu
 
 
 class SameBatch(keras.utils.PyDataset):
@@ -172,11 +174,12 @@ def main():
     parser.add_argument("--jpegs", type=int, default=3000, help="generated CelebA-like JPEGs")
     parser.add_argument("--pngs", type=int, default=200, help="generated chairs-like PNGs")
     parser.add_argument("--steps", type=int, default=30, help="timed training steps")
-    parser.add_argument("--batches", type=int, default=60, help="timed batches per pipeline")
+    parser.add_argument("--batches", type=int, default=60, help="timed batches per pipeline (at most)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="time limit per pipeline measurement")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     backend = keras.backend.backend()
-    pipelines = ["py", "tf"] if has_tensorflow() else ["py"]
+    pipelines = ["py", "tf"] if backend == "tensorflow" else ["py"]  # never imports TensorFlow otherwise
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
 
     rows = []
@@ -186,7 +189,7 @@ def main():
             train = {c: training_rate(c, batch, args.steps) for c in (1, 3)}
             for name, dataset, channels, _ in built:
                 for pipeline in pipelines:
-                    rate, per_cpu = pipeline_rate(dataset, pipeline, batch, args.batches)
+                    rate, per_cpu = pipeline_rate(dataset, pipeline, batch, args.batches, args.seconds)
                     wall_ratio, cpu_ratio = rate / train[channels][0], per_cpu / train[channels][1]
                     rows.append([name, batch, pipeline, f"{rate:,.0f}", f"{per_cpu:,.0f}",
                                  f"{train[channels][0]:,.0f} / {train[channels][1]:,.0f} (x{channels})",
@@ -196,7 +199,7 @@ def main():
     print(f"Machine: {machine_description()}; load average {os.getloadavg()[0]:.1f} at the end")
     print(f"Backend {backend} on {describe_devices()}; "
           f"{versions('keras', 'tensorflow', 'jax', 'torch', 'numpy', 'pillow')}")
-    print(f"{args.batches} timed batches per pipeline, {args.steps} timed training steps, {default_workers()} "
+    print(f"Up to {args.batches} timed batches (or {args.seconds:g} s) per pipeline, {args.steps} timed training steps, {default_workers()} "
           f"worker threads; 64x64 images\n")
     print(markdown_table(
         ["dataset", "batch", "pipeline", "images/s", "images per CPU-second",
