@@ -170,3 +170,27 @@ def test_unknown_dataset_and_size_errors():
         get_dataset("nope")
     with pytest.raises(ValueError, match="renders at"):
         CorrelatedEllipses(image_size=50)
+
+
+def test_factor_draws_are_those_of_multivariate_normal():
+    """The fast draw equals RandomState.multivariate_normal(0, C) bit for bit, for any count."""
+    data = CorrelatedEllipses(cache=False)
+    for seed, num in ((0, 1), (1, 7), (2, 64), (3, 1000)):
+        v = np.random.RandomState(seed).multivariate_normal(np.zeros(4), ellipses_module.CORRELATION, size=num)
+        u = (np.clip(v, -1, 1) + 1) / 2
+        sizes = np.array(data.factor_sizes)
+        expected = np.minimum(np.floor(u * (sizes - 1) + 1e-9), sizes - 1).astype(np.int64)
+        np.testing.assert_array_equal(data.sample_factors(num, np.random.RandomState(seed)), expected)
+
+
+def test_batch_random_state_is_a_fresh_random_state_of_seed_and_index():
+    from hwkeras.data.batching import batch_random_state
+
+    for seed, index in ((0, 0), (5, 2**32 + 3), (2**32 - 1, 17)):
+        expected = np.random.RandomState([seed & 0xFFFFFFFF, index & 0xFFFFFFFF])
+        state = batch_random_state(seed, index)
+        np.testing.assert_array_equal(state.standard_normal(5), expected.standard_normal(5))
+        state.standard_normal(1)  # an odd count leaves a cached normal behind; reseeding must drop it
+        again = batch_random_state(seed, index)
+        np.testing.assert_array_equal(again.standard_normal(3), np.random.RandomState(
+            [seed & 0xFFFFFFFF, index & 0xFFFFFFFF]).standard_normal(3))

