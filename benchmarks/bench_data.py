@@ -65,7 +65,7 @@ def py_iterator(stream):
 def pipeline_rate(dataset, pipeline, batch, num_batches, seconds):
     """(images/s wall clock, images per CPU-second) of ``dataset.batches(batch)`` after a warm-up:
     ``num_batches`` batches, or fewer (at least 3) if that takes more than ``seconds``."""
-    stream = dataset.batches(batch, seed=0, pipeline=pipeline)
+    stream = dataset.batches(batch, seed=0, pipeline=pipeline)  # "py" or "tf", never "auto"
     iterator = py_iterator(stream) if pipeline == "py" else iter(stream)
     for _ in range(3):
         next(iterator)

@@ -74,7 +74,7 @@ def test_worker_threads_keep_the_order_through_the_enqueuer(datasets):
     from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
 
     data = datasets["dsprites-procedural"]
-    adapter = PyDatasetAdapter(data.batches(8, seed=2, start=3, workers=4))
+    adapter = PyDatasetAdapter(data.batches(8, seed=2, start=3, pipeline="py", workers=4))
     adapter.on_epoch_begin()
     iterator = adapter.get_numpy_iterator()
     got = [next(iterator)[0] for _ in range(5)]
