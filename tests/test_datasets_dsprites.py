@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from hwkeras.data import DSprites, ProceduralDSprites, get_dataset
+from hwkeras.data import DSprites, ProceduralDSprites, get_dataset, take
 from hwkeras.data.dsprites import FACTOR_SIZES, index_bases
 from hwkeras.data.dsprites_procedural import render, sprite_tiles
 
@@ -67,7 +67,7 @@ def test_loader_reads_the_schema_through_the_factor_api(tmp_path, monkeypatch):
     assert len(caches) == 1 and "packbits" in caches[0]
     again = get_dataset("dsprites", data_dir=str(path))
     np.testing.assert_array_equal(again.sample_observations_from_factors(factors), images)
-    batch = next(iter(data.batches(16, seed=3))).numpy()
+    batch = take(data.batches(16, seed=3), 1)[0]
     assert batch.shape == (16, 64, 64, 1) and batch.max() == 1.0 and batch.min() == 0.0
 
 
@@ -104,8 +104,8 @@ def test_procedural_images_are_binary_deterministic_and_fast():
         data.sample_observations(64, np.random.RandomState(i))
     rate = 50 * 64 / (time.perf_counter() - start)
     assert rate > 5000, f"{rate:.0f} images/s"  # ~100k/s on one core; generous for a shared CPU
-    first = [b.numpy() for b in data.batches(8, seed=1).take(2)]
-    again = [b.numpy() for b in data.batches(8, seed=1).take(2)]
+    first = take(data.batches(8, seed=1), 2)
+    again = take(data.batches(8, seed=1), 2)
     np.testing.assert_array_equal(first[1], again[1])
 
 

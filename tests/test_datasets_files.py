@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hwkeras.data import ArrayImages, Faces3D, SkippedFilesWarning, get_dataset
+from hwkeras.data import ArrayImages, Faces3D, SkippedFilesWarning, get_dataset, take
 
 RED, GREEN = (220, 20, 20), (20, 200, 40)
 
@@ -71,16 +71,16 @@ def test_celeba_zip_with_hash_split_and_cache(tmp_path):
     names = [set(os.path.basename(k) for k in d.keys) for d in splits.values()]
     assert sum(map(len, names)) == 30 and not (names[0] & names[1]) and not (names[1] & names[2])
     data = get_dataset("celeba", data_dir=str(archive.parent), image_size=32)
-    batches = [b.numpy() for b in data.batches(10, seed=5).take(3)]  # 3 batches of 10: one epoch
+    batches = take(data.batches(10, seed=5), 3)  # 3 batches of 10: one epoch
     cache = [p for p in os.listdir(archive.parent / ".hwkeras-cache") if p.endswith(".npy")]
     assert len(cache) == 1 and cache[0].startswith("celeba-32px-3ch-crop140-")
     epoch = np.concatenate(batches)
     assert epoch.shape == (30, 32, 32, 3)
     # An epoch visits every image once: 30 distinct images (the grey mark moves with the index).
     assert len({img.tobytes() for img in (epoch * 255).round().astype(np.uint8)}) == 30
-    same = [b.numpy() for b in data.batches(10, seed=5).take(3)]
+    same = take(data.batches(10, seed=5), 3)
     np.testing.assert_array_equal(np.concatenate(same), epoch)  # same seed, same order
-    other = np.concatenate([b.numpy() for b in data.batches(10, seed=6).take(3)])
+    other = np.concatenate(take(data.batches(10, seed=6), 3))
     assert not np.array_equal(other, epoch)
     # The zip itself is a valid data_dir too; another size is another cache.
     assert get_dataset("celeba", data_dir=str(archive)).sample_observations(2, 0).shape == (2, 64, 64, 3)
@@ -92,7 +92,7 @@ def test_a_corrupt_jpeg_is_skipped_and_counted(tmp_path, cache):
     write_celeba(tmp_path, n=12, partition=False, corrupt=(6,))
     data = get_dataset("celeba", data_dir=str(tmp_path), image_size=32, cache=cache)
     with pytest.warns(SkippedFilesWarning, match="celeba: skipped 1 of 12 image files") as caught:
-        batches = [b.numpy() for b in data.batches(4, seed=0).take(6)]  # 24 images: two passes
+        batches = take(data.batches(4, seed=0), 6)  # 24 images: two passes
     assert len([w for w in caught if issubclass(w.category, SkippedFilesWarning)]) == 1
     assert data.num_skipped == 1 and all(b.shape == (4, 32, 32, 3) for b in batches)
     if cache:
@@ -115,7 +115,7 @@ def test_chairs_tree_in_gray_and_rgb(tmp_path):
     write_chairs(tmp_path)
     gray = get_dataset("chairs", data_dir=str(tmp_path), cache=False)
     assert gray.observation_shape == (64, 64, 1) and len(gray) == 12
-    batch = next(iter(gray.batches(12, seed=0))).numpy()
+    batch = take(gray.batches(12, seed=0), 1)[0]
     assert batch.shape == (12, 64, 64, 1) and batch.max() == 1.0 and batch.min() < 0.5
     rgb = get_dataset("chairs", data_dir=str(tmp_path / "rendered_chairs"), channels=3, image_size=32)
     images = rgb.sample_observations(5, np.random.RandomState(0))
@@ -150,7 +150,7 @@ def test_faces3d_without_grid_is_factorless_and_refused_by_metrics(tmp_path):
     np.savez_compressed(tmp_path / "faces.npz", images=images)
     data = get_dataset("faces3d", data_dir=str(tmp_path / "faces.npz"))
     assert isinstance(data, ArrayImages) and data.factor_sizes == () and len(data) == 10
-    batch = next(iter(data.batches(4, seed=0))).numpy()
+    batch = take(data.batches(4, seed=0), 1)[0]
     assert batch.shape == (4, 64, 64, 1) and 0 <= batch.min() and batch.max() <= 1
     with pytest.raises(ValueError, match="no ground-truth factors"):
         check_ground_truth_data(data)
@@ -191,3 +191,23 @@ def test_every_file_failing_stops_with_an_error_not_a_hang(tmp_path):
     with warnings.catch_warnings(), pytest.raises(Exception, match="none of the 3 image files could be decoded"):
         warnings.simplefilter("ignore")
         next(iter(data.batches(2)))
+
+
+@pytest.mark.parametrize("height, width, size", [(140, 140, 64), (218, 178, 64), (600, 600, 64), (96, 96, 32)])
+def test_area_resize_is_the_exact_area_mean(height, width, size):
+    """Oracle: replicate every pixel so that output pixels cover whole blocks, then block means."""
+    from math import gcd
+
+    from hwkeras.data.decode import area_resize
+
+    image = np.random.RandomState(height).randint(0, 256, (height, width, 3)).astype(np.uint8)
+
+    def block_means(values, n):  # along axis 0: replicate so each output covers whole blocks
+        fine = np.repeat(values, size // gcd(n, size), axis=0)
+        return fine.reshape((size, -1) + values.shape[1:]).mean(axis=1)
+
+    expected = block_means(block_means(image.astype(np.float64), height).transpose(1, 0, 2), width).transpose(1, 0, 2)
+    got = area_resize(image, size)
+    assert got.dtype == np.uint8 and got.shape == (size, size, 3)
+    clear = np.abs(expected % 1 - 0.5) > 1e-6  # away from ties, rounding is unambiguous
+    np.testing.assert_array_equal(got[clear], np.rint(expected[clear]))

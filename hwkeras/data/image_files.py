@@ -1,20 +1,21 @@
-"""Folders (or zips) of image files, decoded by one shared tf.data pipeline, with an optional cache.
+"""Folders (or zips) of image files, decoded with Pillow (``hwkeras.data.decode``), with an optional cache.
 
-Decoding: TensorFlow's JPEG/PNG decoders run in parallel (``num_parallel_calls=AUTOTUNE``);
-each image is centre-cropped to a square of ``crop`` pixels (the whole image when ``crop`` is
-None; a JPEG decodes only that window), area-resized to ``image_size`` and kept as uint8
-until batching.
+Decoding: each image is centre-cropped to a square of ``crop`` pixels (the whole image when
+``crop`` is None), area-resized to ``image_size`` and kept as uint8 until batching. Worker
+threads decode in parallel (Pillow releases the GIL); no TensorFlow is involved.
 
-Cache (``cache=True``, the default): the first call to ``batches`` or ``sample_observations``
-decodes every file once into ``<cache_dir>/<name>-<size>px-<channels>ch-crop<crop>-<key>.npy``
-(uint8, N x size x size x channels; CelebA at 64x64 RGB is 2.5 GB on disk), read afterwards
-as a memory map, so no later epoch or run decodes a JPEG again. ``key`` hashes the decoding
-options and every file's name, size and modification time: change any and a new cache is built.
-A JSON sidecar, written last, marks the cache complete and records the skipped files.
-With ``cache=False`` every pass decodes the files again (no disk used).
+Cache (``cache=True``, the default): ``prepare()`` (called by ``batches``) or the first
+``sample_observations`` decodes every file once into
+``<cache_dir>/<name>-<size>px-<channels>ch-crop<crop>-<key>.npy`` (uint8, N x size x size x
+channels; CelebA at 64x64 RGB is 2.5 GB on disk), read afterwards as a memory map, so no later
+epoch or run decodes an image again. ``key`` hashes the decoder version, the options and every
+file's name, size and modification time: change any and a new cache is built. A JSON sidecar,
+written last, marks the cache complete and records the skipped files. With ``cache=False`` every
+pass decodes the files again (no disk used).
 
-Corrupt files: ``ignore_errors`` drops a file that fails to read or decode, so training never
-stops half-way through an epoch; a ``SkippedFilesWarning`` gives the count (once per dataset).
+Corrupt files never stop training: the cache leaves them out; without a cache, a slot whose file
+fails takes the next file of the same epoch order that decodes (so batch i still depends only on
+the seed, i and the files). A ``SkippedFilesWarning`` gives the count once per dataset.
 """
 
 import hashlib
@@ -23,18 +24,24 @@ import logging
 import os
 import threading
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from hwkeras.data.arrays import atomic_npy, user_cache_dir, writable_cache_dir
+from hwkeras.data.batching import batch_items, batch_positions, epoch_permutation
+from hwkeras.data.decode import DECODER_VERSION, decode_image
+from hwkeras.data.pipeline import default_workers
 from hwkeras.data.ground_truth import as_random_state
 from hwkeras.data.image_dataset import ImageDataset, to_float_images, warn_skipped
 
 log = logging.getLogger("hwkeras.data")
+#: Files decoded per task while building the cache (one progress line per tenth of the files).
+BUILD_CHUNK = 256
 
 
 class ZipMembers:
-    """Reads members of a zip file from TensorFlow's threads (one handle per thread)."""
+    """Reads members of a zip file from worker threads (one handle per thread)."""
 
     def __init__(self, path):
         self.path = path
@@ -44,14 +51,14 @@ class ZipMembers:
         archive = getattr(self._local, "archive", None)
         if archive is None:
             archive = self._local.archive = zipfile.ZipFile(self.path)
-        return archive.read(member.decode("utf-8"))
+        return archive.read(member)
 
 
 class ImageFiles(ImageDataset):
     """Factorless images from files. ``keys``: file paths, or member names when ``zip_path`` is set."""
 
     def __init__(self, keys, name, image_size=64, channels=3, crop=None, cache=True, cache_dir=None,
-                 zip_path=None, decoder="auto", cache_parent=None):
+                 zip_path=None, cache_parent=None):
         image_size = int(image_size)
         if image_size < 8:
             raise ValueError(f"{name}: image_size must be at least 8, got {image_size}")
@@ -65,59 +72,46 @@ class ImageFiles(ImageDataset):
         self.crop = None if crop is None else int(crop)
         self.observation_shape = (image_size, image_size, self.channels)
         self.zip_path = zip_path
-        self.decoder = decoder
         self.cache = bool(cache)
         self.cache_dir = cache_dir
         self._cache_parent = cache_parent or os.path.dirname(zip_path or os.path.commonpath(self.keys[:1] or ["."]))
         self._zip = ZipMembers(zip_path) if zip_path else None
         self._cached = None
         self._warned = False
-        self.num_skipped = None  # known after the first full pass or the cache build
+        self._lock = threading.Lock()
+        self._tried = np.zeros(len(self.keys), bool)  # files decoded (or failed) so far, without a cache
+        self._failed = set()
+        self.num_skipped = None  # known once every file was tried, or after the cache build
 
     def __len__(self):
         return len(self._cached) if self._cached is not None else len(self.keys)
 
     # ---- decoding --------------------------------------------------------------------------
 
-    def loader(self):
-        """The TensorFlow function ``key -> uint8 image`` shared by every pass and the cache."""
-        import tensorflow as tf
-
-        size, channels, crop = self.image_size, self.channels, self.crop
-        decode = {
-            "jpeg": lambda data: tf.io.decode_jpeg(data, channels=channels),
-            "png": lambda data: tf.io.decode_png(data, channels=channels),
-        }.get(self.decoder, lambda data: tf.io.decode_image(data, channels=channels, expand_animations=False))
-        zip_reader = self._zip
-
-        def read(key):
-            if zip_reader is None:
-                return tf.io.read_file(key)
-            return tf.ensure_shape(tf.numpy_function(zip_reader.read, [key], tf.string, stateful=False), [])
-
-        def window(shape):
-            height, width = shape[0], shape[1]
-            side = tf.minimum(crop, tf.minimum(height, width))
-            return tf.stack([(height - side) // 2, (width - side) // 2, side, side])
-
-        def load(key):
-            data = read(key)
-            if crop is not None and self.decoder == "jpeg":
-                # Decodes only the crop window: the same pixels, ~20% less CPU for CelebA.
-                box = window(tf.io.extract_jpeg_shape(data))
-                image = tf.io.decode_and_crop_jpeg(data, box, channels=channels)
+    def load(self, position):
+        """uint8 image of ``self.keys[position]``, or None if the file cannot be read or decoded."""
+        key = self.keys[position]
+        try:
+            if self._zip is not None:
+                data = self._zip.read(key)
             else:
-                image = decode(data)
-                if crop is not None:
-                    top, left, side = tf.unstack(window(tf.shape(image)))[:3]
-                    image = image[top : top + side, left : left + side]
-            image = tf.image.resize(image, [size, size], method="area")
-            return tf.ensure_shape(tf.cast(tf.round(image), tf.uint8), (size, size, channels))
+                with open(key, "rb") as f:
+                    data = f.read()
+            return decode_image(data, self.image_size, self.channels, self.crop)
+        except Exception:  # noqa: BLE001 - any failure to read or decode means: skip this file
+            return None
 
-        return load
-
-    def _on_pass_end(self, num_decoded):
-        self._report(len(self.keys) - num_decoded, len(self.keys))
+    def _load_counted(self, position):
+        image = self.load(position)
+        with self._lock:
+            if image is None:
+                self._failed.add(int(position))
+            first_full_pass = not self._tried.all()
+            self._tried[position] = True
+            if first_full_pass and self._tried.all():
+                self._report(len(self._failed), len(self.keys), [os.path.basename(self.keys[i])
+                                                                 for i in sorted(self._failed)])
+        return image
 
     def _report(self, num_skipped, num_files, examples=()):
         self.num_skipped = num_skipped
@@ -125,27 +119,36 @@ class ImageFiles(ImageDataset):
             self._warned = True
             warn_skipped(self.name, num_skipped, num_files, examples)
 
-    # ---- training stream and samples ---------------------------------------------------------
+    # ---- training batches and samples ----------------------------------------------------------
 
-    def batches(self, batch_size, seed=0):
-        from hwkeras.data.pipeline import file_batches, indexed_batches
-
+    def prepare(self):
         if self.cache:
-            images = self.cached_images()
-            return indexed_batches(len(images), self._gather, self.observation_shape, batch_size, seed=seed)
-        return file_batches(self.keys, self.loader(), self.observation_shape, batch_size, seed=seed,
-                            on_pass_end=self._on_pass_end)
+            self.cached_images()
+
+    def batch(self, batch_size, seed, index):
+        if self.cache:
+            return self._gather(batch_items(len(self.cached_images()), batch_size, seed, index))
+        epochs, offsets = batch_positions(len(self.keys), batch_size, index)
+        return to_float_images(np.stack([self._decode_slot(seed, int(e), int(o)) for e, o in zip(epochs, offsets)]))
+
+    def _decode_slot(self, seed, epoch, offset):
+        """The image at ``offset`` of the epoch order, or the next one in that order that decodes."""
+        num = len(self.keys)
+        order = epoch_permutation(num, seed, epoch)
+        for step in range(num):
+            image = self._load_counted(order[(offset + step) % num])
+            if image is not None:
+                return image
+        raise ValueError(f"{self.name}: none of the {num} image files could be decoded")
 
     def sample_observations(self, num, random_state):
         rs = as_random_state(random_state)
         if self.cache:
             return self._gather(rs.randint(len(self.cached_images()), size=num))
-        from hwkeras.data.pipeline import decoded_images
-
         images = []
         for _ in range(10):  # redraw for files that fail to decode
             picks = rs.randint(len(self.keys), size=num - len(images))
-            images += [image for _, image in decoded_images([self.keys[i] for i in picks], self.loader())]
+            images += [image for image in map(self._load_counted, picks) if image is not None]
             if len(images) == num:
                 return to_float_images(np.stack(images))
         raise ValueError(f"{self.name}: could not decode {num} images from {len(self.keys)} files")
@@ -160,7 +163,7 @@ class ImageFiles(ImageDataset):
         """Path of the .npy cache for these files and options (the directory is created)."""
         directory = writable_cache_dir(self.cache_dir or os.path.join(self._cache_parent, ".hwkeras-cache"),
                                        user_cache_dir())
-        digest = hashlib.sha1(json.dumps([self.image_size, self.channels, self.crop, self.decoder,
+        digest = hashlib.sha1(json.dumps([DECODER_VERSION, self.image_size, self.channels, self.crop,
                                           self.zip_path and os.path.basename(self.zip_path),
                                           self._fingerprints()]).encode()).hexdigest()[:12]
         crop = "none" if self.crop is None else self.crop
@@ -192,16 +195,22 @@ class ImageFiles(ImageDataset):
         return self._cached
 
     def _build_cache(self, path, sidecar):
-        from hwkeras.data.pipeline import decoded_images
-
-        log.info("%s: decoding %d images once into the cache %s", self.name, len(self.keys), path)
-        count, decoded = 0, np.zeros(len(self.keys), bool)
-        with atomic_npy(path, np.uint8, (len(self.keys),) + self.observation_shape) as out:
-            stream = decoded_images(self.keys, self.loader()).batch(256).prefetch(2)
-            for positions, images in stream.as_numpy_iterator():
-                out[count : count + len(images)] = images
-                decoded[positions] = True
-                count += len(images)
+        num = len(self.keys)
+        log.info("%s: decoding %d images once into the cache %s", self.name, num, path)
+        count, decoded = 0, np.zeros(num, bool)
+        chunks = [range(i, min(i + BUILD_CHUNK, num)) for i in range(0, num, BUILD_CHUNK)]
+        report_every = max(1, len(chunks) // 10)
+        with atomic_npy(path, np.uint8, (num,) + self.observation_shape) as out, \
+                ThreadPoolExecutor(default_workers()) as pool:
+            # map keeps the files' order, so the cache rows follow the sorted keys.
+            for done, images in enumerate(pool.map(lambda chunk: [self.load(i) for i in chunk], chunks), 1):
+                for position, image in zip(chunks[done - 1], images):
+                    if image is not None:
+                        out[count] = image
+                        decoded[position] = True
+                        count += 1
+                if done % report_every == 0 or done == len(chunks):
+                    log.info("%s: decoded %d of %d files", self.name, chunks[done - 1][-1] + 1, num)
         skipped = [os.path.basename(k) for k, ok in zip(self.keys, decoded) if not ok]
         info = {"num_images": count, "num_files": len(self.keys), "num_skipped": len(skipped),
                 "skipped": skipped[:100], "options": {"image_size": self.image_size, "channels": self.channels,
