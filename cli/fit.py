@@ -175,6 +175,18 @@ def save_keras_atomically(model, path):
         raise
 
 
+def _log_data_progress():
+    """Shows the data package's progress lines (cache builds, skipped files) on stderr."""
+    import logging
+
+    logger = logging.getLogger("hwkeras.data")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def epochs_and_steps(config, options):
     """(epochs, steps per epoch): one epoch per evaluation, else epochs of at most 1000 steps."""
     steps = config["steps"]
@@ -204,16 +216,15 @@ def train(plan):
     from hwkeras.viz import save_reconstruction_grid, save_traversal_grid
 
     config, dataset, model, run_dir = plan.config, plan.dataset, plan.model, plan.run_dir
-    from hwkeras.devices import describe_device
+    from hwkeras.devices import backend_accelerators, describe_device
 
     click.echo(describe_run(plan))
     device, warning = describe_device()
     click.echo(f"Training on {device}")
     if warning:
         click.echo(f"Warning: {warning}", err=True)
-    if getattr(dataset, "cache", False) and hasattr(dataset, "cached_images"):
-        click.echo("Decoding the images once into the dataset's cache (later runs reuse it) ...")
-        dataset.cached_images()
+    _log_data_progress()
+    dataset.prepare(accelerated=backend_accelerators()[0] != "cpu")  # builds a cache once if it needs one
     os.makedirs(run_dir)
 
     epochs, steps_per_epoch = epochs_and_steps(config, plan.options)

@@ -117,7 +117,7 @@ def test_grid_cache_rows_are_the_rendered_images(tmp_path, monkeypatch):
                     num_parts, what, workers)
 
     monkeypatch.setattr(ellipses_module, "built_once", some_parts)
-    data = CorrelatedEllipses(image_size=32, cache_dir=str(tmp_path))
+    data = CorrelatedEllipses(image_size=32, cache=True, cache_dir=str(tmp_path))
     assert data.cache and data.sample_observations_from_factors(np.zeros((1, 4), int)).shape == (1, 32, 32, 1)
     assert not os.listdir(tmp_path)  # sampling alone never builds the cache
     data.prepare()
@@ -138,10 +138,17 @@ def test_grid_cache_rows_are_the_rendered_images(tmp_path, monkeypatch):
     np.testing.assert_array_equal(again.sample_observations_from_factors(factors),
                                   data.sample_observations_from_factors(factors))
     assert again.sample_observations_from_factors(empty).max() == 0.0
+    # By default the grid is built for an accelerator only; a CPU consumer renders on the fly.
+    auto_dir = tmp_path / "auto"
+    auto = CorrelatedEllipses(image_size=32, cache_dir=str(auto_dir))
+    auto.prepare()
+    assert not auto_dir.exists() or not os.listdir(auto_dir)
+    auto.prepare(accelerated=True)
+    assert [n for n in os.listdir(auto_dir) if n.endswith(".npy")]
     # The 16 px grid needs counts up to 256: stored as uint16.
     assert CorrelatedEllipses(image_size=16, cache=False).sample_observations_from_factors(
         [[16, 16, 5, 0]]).max() == 1.0
-    assert not CorrelatedEllipses(image_size=128).cache and CorrelatedEllipses(image_size=64).cache
+    assert CorrelatedEllipses(image_size=128).cache is False and CorrelatedEllipses(image_size=64).cache is None
 
 
 def test_images_are_deterministic_for_a_seed_and_in_range():

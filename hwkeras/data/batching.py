@@ -68,8 +68,11 @@ class Batched:
         """Float32 images of training batch ``index`` for ``seed``, shape (batch_size, H, W, C)."""
         raise NotImplementedError
 
-    def prepare(self):
-        """Builds what ``batch`` reads (an on-disk cache) before streaming starts; no-op by default."""
+    def prepare(self, accelerated=False):
+        """Builds what ``batch`` reads (an on-disk cache) before streaming starts; no-op by default.
+
+        ``accelerated``: the consumer is a GPU, so a dataset may build a cache it would skip for a CPU.
+        """
 
     def batches(self, batch_size, seed=0, start=0, pipeline="auto", workers=None):
         """An endless stream of training batches ``start, start + 1, ...`` for ``model.fit``.

@@ -17,9 +17,12 @@ pixel for pixel, to testing every canvas pixel, at about twice the speed.
 Grid cache: an image depends only on its grid factors, so the 32 x 32 x 6 x 40 = 245,760 images
 are rendered once (``prepare()``, which ``batches`` calls; worker threads) into
 ``<cache_dir>/correlated-ellipses-<size>px-<key>.npy`` (pixel counts, uint8; uint16 at 16 px)
-and gathered from its memory map afterwards: the same pixels, at memory speed. On by default up
-to 64 px (1.0 GB at 64, 252 MB at 32, 126 MB at 16); ``cache=False`` renders on the fly. The
-cache directory defaults to ``$XDG_CACHE_HOME/hwkeras`` (``~/.cache/hwkeras``).
+and gathered from its memory map afterwards: the same pixels, at memory speed (1.0 GB at 64 px,
+252 MB at 32, 126 MB at 16). ``cache=None`` (the default, up to 64 px) uses a grid that exists and
+builds one only for an accelerator (``prepare(accelerated=True)``, which ``hwkeras fit`` calls
+when it trains on a GPU): on-the-fly rendering already outpaces training on a CPU several times,
+while a GPU consumes 16,000-32,000 images/s. ``cache=True`` always builds it, ``cache=False``
+never uses it. The cache directory defaults to ``$XDG_CACHE_HOME/hwkeras`` (``~/.cache/hwkeras``).
 """
 
 import hashlib
@@ -63,7 +66,8 @@ class CorrelatedEllipses(GroundTruthData):
         self.image_size = image_size
         self.observation_shape = (image_size, image_size, 1)
         self._supersample = CANVAS // image_size
-        self.cache = image_size <= CACHE_LIMIT_PX if cache is None else bool(cache)
+        # None: "auto" (see the module docstring); False beyond CACHE_LIMIT_PX.
+        self.cache = (None if image_size <= CACHE_LIMIT_PX else False) if cache is None else bool(cache)
         self.cache_dir = cache_dir
         self._grid = None
         self._looked = False
@@ -97,9 +101,10 @@ class CorrelatedEllipses(GroundTruthData):
 
     # ---- the grid cache -------------------------------------------------------------------------
 
-    def prepare(self):
-        """Renders the grid cache once (if ``cache``), so that training batches are gathers."""
-        self._open_grid(build=True)
+    def prepare(self, accelerated=False):
+        """Renders the grid cache once (``cache=True``, or the default for an accelerator) so that
+        training batches are gathers; otherwise opens an existing one."""
+        self._open_grid(build=self.cache is True or (self.cache is None and accelerated))
 
     def cache_path(self, create=True):
         """Where the grid cache of this image size is kept: ``cache_dir`` (default: the user cache
@@ -116,7 +121,7 @@ class CorrelatedEllipses(GroundTruthData):
     def _open_grid(self, build):
         """The grid cache's memory map: opened if it exists (looked for once), built first if
         ``build``; else None."""
-        if self._grid is None and self.cache and (build or not self._looked):
+        if self._grid is None and self.cache is not False and (build or not self._looked):
             self._looked = True
             path = self.cache_path(create=False)
             if path is not None or build:

@@ -121,7 +121,7 @@ class ImageFiles(ImageDataset):
 
     # ---- training batches and samples ----------------------------------------------------------
 
-    def prepare(self):
+    def prepare(self, accelerated=False):
         if self.cache:
             self.cached_images()
 
