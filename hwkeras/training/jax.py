@@ -89,9 +89,13 @@ def _mapping(model, trainable, non_trainable, optimizer_values=None):
 def _discriminator_step(model, x, trainable, non_trainable, discriminator_weights):
     """The "vae-first" order's second phase: D's step on codes of ``x`` from the updated encoder.
 
-    ``trainable`` holds the values after the VAE step. Only D's values are differentiated; D's
-    optimizer state travels in ``non_trainable`` (see the module docstring).
+    ``trainable`` holds the values after the VAE step. The codes are data for D, computed once
+    outside the gradient; only D's values are differentiated. D's optimizer state travels in
+    ``non_trainable`` (see the module docstring).
     """
+    with keras.StatelessScope(state_mapping=_mapping(model, trainable, non_trainable)) as scope:
+        codes = model.discriminator_codes(x, training=True)
+    non_trainable = _current(scope, model.non_trainable_variables)
     position = {id(v): i for i, v in enumerate(model.trainable_variables)}
     positions = [position[id(v)] for v in discriminator_weights]
 
@@ -100,7 +104,6 @@ def _discriminator_step(model, x, trainable, non_trainable, discriminator_weight
         for i, value in zip(positions, discriminator_values):
             values[i] = value
         with keras.StatelessScope(state_mapping=_mapping(model, values, non_trainable)) as scope:
-            codes = model.discriminator_codes(x, training=True)
             terms = model.total_correlation_terms(codes, training=True)
         return ops.mean(terms["discriminator_loss"]), (terms, _current(scope, model.non_trainable_variables))
 
