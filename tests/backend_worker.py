@@ -62,12 +62,14 @@ def inputs():
 def discriminator_inputs():
     """The second batch and its noise for the discriminator step of the "vae-first" order."""
     rng = np.random.RandomState(1)
-    return rng.uniform(size=(BATCH, SIDE, SIDE, 1)).astype("float32") ** 3, rng.normal(size=(BATCH, P)).astype("float32")
+    x = rng.uniform(size=(BATCH, SIDE, SIDE, 1)).astype("float32") ** 3
+    return x, rng.normal(size=(BATCH, P)).astype("float32")
 
 
 def fix_noise(model, noise, discriminator_noise=None, record=None):
     """The step's draws replaced by fixed noise; ``record`` (a list) gets the codes D trains on."""
-    compute_terms, discriminator_codes, fixed = model.compute_terms, getattr(model, "discriminator_codes", None), noise
+    compute_terms, discriminator_codes = model.compute_terms, getattr(model, "discriminator_codes", None)
+    fixed = noise
 
     def terms(x, training=False, noise=None):
         return compute_terms(x, training=training, noise=fixed)

@@ -26,7 +26,8 @@ DISCRIMINATOR_LEARNING_RATE = 1e-4
 PROBABILITY_CLIP = 1e-6
 
 
-def _leaky_relu(x):
+@keras.saving.register_keras_serializable(package="hwkeras")
+def discriminator_leaky_relu(x):
     return keras.activations.leaky_relu(x, negative_slope=LEAKY_SLOPE)
 
 
@@ -40,7 +41,7 @@ def build_discriminator(latent_dim, units=DISCRIMINATOR_UNITS, num_layers=DISCRI
     inputs = keras.Input((latent_dim,), name="codes")
     h = inputs
     for i in range(num_layers):
-        h = keras.layers.Dense(units, activation=_leaky_relu, kernel_initializer=kernel_initializer,
+        h = keras.layers.Dense(units, activation=discriminator_leaky_relu, kernel_initializer=kernel_initializer,
                                name=f"discriminator_dense_{i}")(h)
     logits = keras.layers.Dense(2, kernel_initializer=kernel_initializer, name="discriminator_logits")(h)
     return keras.Model(inputs, logits, name=name)
