@@ -20,7 +20,6 @@ Global terms (one value per model) are broadcast to every example so that all tr
 are per-example and the batch mean of ``loss`` is the objective.
 """
 
-
 import keras
 from keras import ops
 
