@@ -1,9 +1,15 @@
 """Training throughput of every model of ``hwkeras.models.MODELS`` next to HyperpriorVAE (CHyVAE).
 
 All models share the encoder/decoder (64x64x1, latent 10, dense 128; FactorVAE and BF-VAE add
-the 6 x Dense(1000) discriminator and its update) and train on the same fixed batch in
+their discriminator, 6 resp. 5 x Dense(1000), and its update) and train on the same fixed batch in
 interleaved rounds in one process, so machine noise hits them alike. The figure of merit is
 each model's images/s divided by CHyVAE's in the same round (median over rounds).
+
+images/s counts the images the VAE trains on: a model with ``images_per_step = 2`` (BF-VAE's
+"vae-first" order) is handed 2 x batch images a step, the second half for its discriminator, and
+is credited with one batch, as ``hwkeras fit --batch-size`` would run it.
+A model may be given options as ``name:key=value:...`` to compare variants in one run, e.g.
+``--models bf-vae-1,bf-vae-1:update_order=simultaneous:discriminator_layers=6``.
 
     python benchmarks/bench_models.py [--batch-size 64] [--steps 20] [--rounds 5] [--models vae,factor-vae]
 """
@@ -33,10 +39,28 @@ def images_per_second(model, images, steps):
     # train_on_batch runs the same compiled train_step as fit. Timing fit() itself here showed
     # rounds stretched by whole idle seconds (wall time 2x the CPU time, in 64 ms x 2^k steps)
     # while its tf.data iterator shut down, which is not the model's cost.
+    per_step = getattr(model, "images_per_step", 1)
+    batch = images[: per_step * len(images) // 2]
     start = time.perf_counter()
     for _ in range(steps):
-        model.train_on_batch(images)
-    return steps * len(images) / (time.perf_counter() - start)
+        model.train_on_batch(batch)
+    return steps * len(batch) / per_step / (time.perf_counter() - start)
+
+
+def parse_model(spec):
+    """``name:key=value:...`` -> (name, options); values are numbers where they parse as one."""
+    name, *pairs = spec.split(":")
+    options = {}
+    for pair in pairs:
+        key, value = pair.split("=", 1)
+        for kind in (int, float):
+            try:
+                value = kind(value)
+                break
+            except ValueError:
+                pass
+        options[key] = value
+    return name, options
 
 
 def main():
@@ -50,10 +74,13 @@ def main():
 
     tf.get_logger().setLevel("ERROR")  # one train function per model is expected, not a retracing bug
     keras.utils.set_random_seed(0)
-    images = CorrelatedEllipses().sample_observations(args.batch_size, np.random.RandomState(0))
+    # Two batches: the second is only read by models that train D on a batch of its own.
+    images = CorrelatedEllipses().sample_observations(2 * args.batch_size, np.random.RandomState(0))
     models = {}
     for name in names:
-        model = build_model(name, latent_dim=10, image_shape=(64, 64, 1), hidden_units=128, seed=0)
+        model_name, options = parse_model(name)
+        model = build_model(model_name, latent_dim=10, image_shape=(64, 64, 1), hidden_units=128, seed=0,
+                            **options)
         model.compile(optimizer=keras.optimizers.Adam(1e-4))
         images_per_second(model, images, 3)  # trace and warm up
         models[name] = model

@@ -6,6 +6,8 @@ writes WORKDIR/<backend>.npz. The TensorFlow role runs first: it saves every mod
 weights (``<model>.weights.h5``) and a ``.keras`` file per round-trip model, which the other
 backends load, so all backends start from the same weights. Inputs, noise and the
 discriminator's permutation are fixed numpy arrays rebuilt identically in every role.
+Models trained in the "vae-first" order (BF-VAE) get a second batch for their discriminator step,
+with its own fixed noise.
 """
 
 import os
@@ -28,7 +30,8 @@ P, SIDE, BATCH = 3, 16, 8
 SHAPE = (SIDE, SIDE, 1)
 LEARNING_RATE = 0.01  # SGD for the model's one-step check
 ROUND_TRIP = ("chyvae", "factor-vae")
-FIT = ("chyvae", "factor-vae")
+FIT = ("chyvae", "factor-vae", "bf-vae-1")
+PROBE = ("bf-vae-2",)  # the "vae-first" step: relevance r (BF-VAE-2) is a VAE weight D's codes use
 SAMPLER_PSI = np.array([[6.0, 1.0, 0.0], [1.0, 5.0, -1.0], [0.0, -1.0, 4.0]])
 SAMPLER_NU = 10.0
 SAMPLER_DRAWS = 4000
@@ -56,6 +59,37 @@ def inputs():
     return x, eps, eps_tilde, order
 
 
+def discriminator_inputs():
+    """The second batch and its noise for the discriminator step of the "vae-first" order."""
+    rng = np.random.RandomState(1)
+    x = rng.uniform(size=(BATCH, SIDE, SIDE, 1)).astype("float32") ** 3
+    return x, rng.normal(size=(BATCH, P)).astype("float32")
+
+
+def fix_noise(model, noise, discriminator_noise=None, record=None):
+    """The step's draws replaced by fixed noise; ``record`` (a list) gets the codes D trains on."""
+    compute_terms, discriminator_codes = model.compute_terms, getattr(model, "discriminator_codes", None)
+    fixed = noise
+
+    def terms(x, training=False, noise=None):
+        return compute_terms(x, training=training, noise=fixed)
+
+    model.compute_terms = terms
+    if discriminator_codes is not None:
+        def codes(x, training=False, noise=None):
+            value = discriminator_codes(x, training=training, noise=discriminator_noise)
+            if record is not None:
+                record.append(ops.convert_to_numpy(value))
+            return value
+
+        model.discriminator_codes = codes
+
+
+def step_images(model, x, x_discriminator):
+    """The batch one step consumes: the VAE's, then D's when the model trains in two phases."""
+    return np.concatenate([x, x_discriminator]) if getattr(model, "images_per_step", 1) == 2 else x
+
+
 def noise_for(name, eps, eps_tilde):
     return (eps, eps_tilde) if name == "chyvae" else eps
 
@@ -79,12 +113,32 @@ def parity(name, backend, workdir, x, noise, out):
     out[f"{name}/initial"] = _stack(model.weights)
     for key, value in model.compute_terms(x, noise=noise).items():
         out[f"{name}/terms/{key}"] = ops.convert_to_numpy(value)
-    original, fixed = model.compute_terms, noise
+    x_discriminator, discriminator_noise = discriminator_inputs()
     # The step draws no noise of its own: train_step calls compute_terms without noise.
-    model.compute_terms = lambda x, training=False, noise=None: original(x, training=training, noise=fixed)
+    fix_noise(model, noise, discriminator_noise)
     model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE))
-    model.train_on_batch(x)
+    model.train_on_batch(step_images(model, x, x_discriminator))
     out[f"{name}/after_step"] = _stack(model.weights)
+
+
+def vae_first_probe(name, workdir, x, noise, out):
+    """The codes D trains on in one eager "vae-first" step, next to the codes from the encoder
+    after the step of D's images (what they must be), of the same images before the step (what a
+    stale step would give) and of the VAE's images (what a one-batch step would give).
+
+    Both phases get the same noise, so only the images and the weights tell the codes apart.
+    """
+    model = tiny(name)
+    model.load_weights(os.path.join(workdir, f"{name}.weights.h5"))
+    x_discriminator, _ = discriminator_inputs()
+    out[f"probe/{name}/before"] = ops.convert_to_numpy(model.discriminator_codes(x_discriminator, noise=noise))
+    recorded = []
+    fix_noise(model, noise, noise, record=recorded)
+    model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE), run_eagerly=True)  # codes readable
+    model.train_on_batch(step_images(model, x, x_discriminator))
+    (out[f"probe/{name}/codes"],) = recorded
+    for key, images in (("after", x_discriminator), ("vae_batch", x)):
+        out[f"probe/{name}/{key}"] = ops.convert_to_numpy(model.discriminator_codes(images, noise=noise))
 
 
 def round_trip(name, backend, workdir, x, out):
@@ -153,6 +207,8 @@ def run(workdir):
     try:
         for name in MODELS:
             parity(name, backend, workdir, x, noise_for(name, eps, eps_tilde), out)
+        for name in PROBE:
+            vae_first_probe(name, workdir, x, eps, out)
     finally:
         adversary.permute_dims = saved_permute
     for name in ROUND_TRIP:

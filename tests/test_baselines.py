@@ -10,6 +10,7 @@ import pytest
 import keras
 
 import hwkeras
+from hwkeras.baselines import discriminator as adversary
 from hwkeras.models import MODELS, build_model, model_options
 from hwkeras.export import export_saved_model
 from tests.helpers import ellipse_batch
@@ -170,3 +171,172 @@ def test_bf_vae_2_relevance_scales_the_discriminator_input(monkeypatch):
 def test_bf_vae_rejects_a_nonpositive_dataset_size():
     with pytest.raises(ValueError, match="dataset_size"):
         tiny("bf-vae-1", dataset_size=0)
+
+
+# -- the discriminator of each model and the order of the two updates --------------------------------
+def hidden_and_logit_layers(model):
+    dense = [layer for layer in model.discriminator.layers if isinstance(layer, keras.layers.Dense)]
+    return dense[:-1], dense[-1]
+
+
+@pytest.mark.parametrize("name, layers", [("factor-vae", 6), ("bf-vae-0", 5), ("bf-vae-1", 5), ("bf-vae-2", 5)])
+def test_discriminator_architecture_and_initialisation(name, layers):
+    """FactorVAE: disentanglement_lib's fc_discriminator (tf.layers.dense defaults: Glorot-uniform
+    kernels, zero biases); BF-VAE: the authors' (N(0, 0.02) kernels, zero biases); 1000 units and
+    leaky ReLU 0.2 in both."""
+    keras.utils.set_random_seed(0)
+    model = build_model(name, latent_dim=10, image_shape=SHAPE, hidden_units=32)
+    hidden, logits = hidden_and_logit_layers(model)
+    assert len(hidden) == layers and model.discriminator_layers == layers
+    assert [layer.units for layer in hidden] == [1000] * layers and logits.units == 2
+    rng = np.random.default_rng(0)
+    for layer in hidden:
+        h = rng.normal(size=(64, layer.kernel.shape[0])).astype("float32")
+        pre = h.astype("float64") @ np.asarray(layer.kernel, "float64") + np.asarray(layer.bias)
+        assert (pre < -0.1 * np.abs(pre).max()).any() and (pre > 0).any()
+        # float32 sums of 1000 products: agreement to 1e-5 of the scale; slope 0.3 would miss by 0.1 |pre|.
+        np.testing.assert_allclose(np.asarray(layer(h)), np.where(pre > 0, pre, 0.2 * pre), rtol=0,
+                                   atol=1e-5 * np.abs(pre).max())
+    kernels = [np.asarray(layer.kernel, "float64") for layer in hidden + [logits]]
+    for layer, kernel in zip(hidden + [logits], kernels):
+        np.testing.assert_array_equal(np.asarray(layer.bias), 0.0)
+        fan_in, fan_out = kernel.shape
+        if name == "factor-vae":
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            assert np.abs(kernel).max() <= limit
+            # Uniform on [-limit, limit]: standard deviation limit / sqrt(3), no mass near the ends missing.
+            np.testing.assert_allclose(kernel.std(), limit / np.sqrt(3), rtol=0.02 if kernel.size > 1e4 else 0.3)
+        else:
+            # N(0, 0.02): standard errors of the mean and std are 0.02 / sqrt(n) and 0.02 / sqrt(2n).
+            n = kernel.size
+            assert abs(kernel.mean()) < 5 * 0.02 / np.sqrt(n)
+            assert abs(kernel.std() - 0.02) < 5 * 0.02 / np.sqrt(2 * n) + 1e-7
+            if n > 1e4:
+                assert abs(kernel.max()) > 4 * 0.02  # Gaussian tails, not a bounded uniform
+    assert not np.array_equal(kernels[1], kernels[2])  # each layer its own draw
+
+
+def test_update_order_option_and_images_per_step():
+    assert tiny("factor-vae").update_order == "simultaneous" and tiny("factor-vae").images_per_step == 1
+    for name in ("bf-vae-0", "bf-vae-1", "bf-vae-2"):
+        assert model_options(name)["update_order"] == "vae-first"
+        assert tiny(name).images_per_step == 2
+    assert tiny("factor-vae", update_order="vae-first").images_per_step == 2
+    simultaneous = tiny("bf-vae-1", update_order="simultaneous")
+    assert simultaneous.images_per_step == 1 and simultaneous.get_config()["update_order"] == "simultaneous"
+    with pytest.raises(ValueError, match="update_order must be one of simultaneous, vae-first, got 'later'"):
+        tiny("bf-vae-1", update_order="later")
+
+
+def test_split_batch_halves_and_odd_batches():
+    from hwkeras.training import split_batch
+
+    model = tiny("bf-vae-1")
+    x = np.arange(6, dtype="float32")[:, None]
+    first, second = (np.asarray(t)[:, 0] for t in split_batch(model, x))
+    np.testing.assert_array_equal(first, [0, 1, 2])
+    np.testing.assert_array_equal(second, [3, 4, 5])
+    first, second = (np.asarray(t)[:, 0] for t in split_batch(model, x[:5]))
+    np.testing.assert_array_equal(first, [0, 1, 2])
+    np.testing.assert_array_equal(second, [2, 3, 4])
+    first, second = (np.asarray(t)[:, 0] for t in split_batch(model, x[:1]))
+    np.testing.assert_array_equal(first, [0])
+    np.testing.assert_array_equal(second, [0])
+    assert split_batch(tiny("factor-vae"), x)[1] is None
+    # Graph mode with an unknown batch size, as tf.data hands batches to a compiled step.
+    import tensorflow as tf
+
+    traced = tf.function(lambda t: split_batch(model, t), input_signature=[tf.TensorSpec((None, 1))])
+    first, second = (np.asarray(t)[:, 0] for t in traced(x[:5]))
+    np.testing.assert_array_equal(first, [0, 1, 2])
+    np.testing.assert_array_equal(second, [2, 3, 4])
+    # Batches of 2, 2 and 1: even one image still trains both players.
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(ellipse_batch(5), batch_size=2, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations) == 3 and int(model.discriminator_optimizer.iterations) == 3
+
+
+def _fixed_step_model(name, noise, discriminator_noise, learning_rate):
+    """A tiny model whose step draws fixed noise and whose D takes plain SGD steps (Adam's first
+    step, about lr * sign(gradient), would hide which codes the gradient came from)."""
+    keras.utils.set_random_seed(3)
+    model = tiny(name)
+    if name == "bf-vae-2":
+        model.relevance_logit.assign(np.array([-1.0, 0.5, 2.0], "float32"))
+    compute_terms, discriminator_codes, fixed_noise = model.compute_terms, model.discriminator_codes, noise
+    model.compute_terms = lambda x, training=False, noise=None: compute_terms(x, training, noise=fixed_noise)
+    model.discriminator_codes = lambda x, training=False, noise=None: discriminator_codes(
+        x, training, noise=discriminator_noise)
+    model.discriminator_optimizer = keras.optimizers.SGD(learning_rate)
+    model.discriminator_optimizer.build(model.discriminator.trainable_variables)
+    return model
+
+
+@pytest.mark.parametrize("name", ["factor-vae", "bf-vae-2"])
+def test_step_matches_a_hand_computed_oracle_of_its_update_order(name, monkeypatch):
+    """One SGD step of each player against plain-TF gradients: FactorVAE's simultaneous order
+    (both gradients at the old weights, one batch) and BF-VAE's vae-first order (the VAE step on
+    the first batch, then D's gradient on the second batch's codes from the *updated* encoder)."""
+    import tensorflow as tf
+
+    lr, lr_d, b = 0.1, 0.5, 8
+    monkeypatch.setattr(adversary, "permute_dims", lambda codes, seed=None: keras.ops.flip(codes, axis=0))
+    rng = np.random.default_rng(4)
+    x1, x2 = ellipse_batch(b, seed=5), ellipse_batch(b, seed=6)
+    e1, e2 = (rng.normal(size=(b, P)).astype("float32") for _ in range(2))
+    model = _fixed_step_model(name, e1, e2, lr_d)
+    oracle = _fixed_step_model(name, e1, e2, lr_d)
+    oracle.set_weights(model.get_weights())
+    vae_first = model.update_order == "vae-first"
+    assert vae_first == (name == "bf-vae-2")
+
+    d_weights = oracle.discriminator.trainable_weights
+    vae_weights = [w for w in oracle.trainable_weights if all(w is not d for d in d_weights)]
+
+    def discriminator_gradient(codes):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(oracle.total_correlation_terms(codes)["discriminator_loss"])
+        return loss, tape.gradient(loss, d_weights)
+
+    with tf.GradientTape() as tape:
+        terms = oracle.compute_terms(x1, training=True)
+        loss = tf.reduce_mean(terms["loss"])
+    vae_grads = tape.gradient(loss, vae_weights)
+
+    def codes_of(x, noise):
+        return oracle.tc_codes(oracle.reparameterize(*oracle.encode(x), noise))
+
+    # Which codes D's gradient is taken on: the oracle of each order and the wrong alternatives.
+    candidates = {"old encoder, first batch": codes_of(x1, e1), "old encoder, second batch": codes_of(x2, e2)}
+    for w, g in zip(vae_weights, vae_grads):
+        w.assign_sub(lr * g)
+    candidates["updated encoder, second batch"] = codes_of(x2, e2)
+    expected_source = "updated encoder, second batch" if vae_first else "old encoder, first batch"
+    d_loss, d_grads = discriminator_gradient(candidates[expected_source])
+    stack = lambda ws: np.concatenate([np.ravel(np.asarray(w, "float64")) for w in ws])  # noqa: E731
+    d_initial = stack(d_weights)
+
+    seen = []
+    original = model.total_correlation_terms
+    monkeypatch.setattr(model, "total_correlation_terms",
+                        lambda codes, training=False: seen.append(np.asarray(codes)) or original(codes, training))
+    model.compile(optimizer=keras.optimizers.SGD(lr), run_eagerly=True)
+    logs = model.train_on_batch(np.concatenate([x1, x2]) if vae_first else x1, return_dict=True)
+
+    for actual, w in zip(model.trainable_weights, oracle.trainable_weights):
+        if all(actual is not d for d in model.discriminator.trainable_weights):
+            np.testing.assert_allclose(np.asarray(actual), np.asarray(w), rtol=1e-5, atol=1e-6)
+    assert len(seen) == (2 if vae_first else 1)
+    np.testing.assert_allclose(seen[0], np.asarray(candidates["old encoder, first batch"]), rtol=1e-5, atol=1e-6)
+    codes = seen[-1]
+    scale = np.abs(codes).max()
+    np.testing.assert_allclose(codes, np.asarray(candidates[expected_source]), rtol=0, atol=1e-5 * scale)
+    for source, wrong in candidates.items():
+        if source != expected_source:  # each wrong source would be off by 100 times that
+            assert np.abs(codes - np.asarray(wrong)).max() > 1e-3 * scale, source
+    # D took one SGD step on the gradient at those codes (float32 weights: the update is known to
+    # ~1e-9 absolute, far below 1e-3 of it), and the tracked discriminator loss is that step's.
+    update = stack(model.discriminator.trainable_weights) - d_initial
+    expected_update = -lr_d * stack(d_grads)
+    np.testing.assert_allclose(update, expected_update, rtol=0, atol=1e-3 * np.abs(expected_update).max())
+    np.testing.assert_allclose(logs["discriminator_loss"], float(d_loss), rtol=1e-5)

@@ -253,3 +253,18 @@ def test_bf_vae_0_kl_and_samples_use_learned_variances():
     np.testing.assert_allclose(terms["kl"], oracle, rtol=1e-4)
     np.testing.assert_allclose(terms["variance_penalty"], ((v - 1) ** 2).sum(), rtol=1e-5)
     np.testing.assert_allclose(np.var(np.asarray(model.sample_latents(20000)), axis=0), v, rtol=0.05)
+
+
+@pytest.mark.parametrize("cls", [BFVAE1, BFVAE2])
+def test_bf_vae_hyperposterior_starts_at_the_authors_gamma_1_1(cls):
+    """The authors draw log a^, log b^ ~ N(0, 0.01^2): q(alpha) starts at Gamma(1, 1) up to that jitter."""
+    model = cls(latent_dim=4, dataset_size=1000, seed=0, **TINY, **SMALL_D)
+    shape_q, rate_q = (np.asarray(t) for t in model.hyperposterior())
+    np.testing.assert_array_equal(shape_q, 1.0)
+    np.testing.assert_array_equal(rate_q, 1.0)
+    # The priors start where the authors' do too: a = 2, b = 1 (BF-VAE-1); r = 1/2 (BF-VAE-2).
+    shape_p = 2.0 if cls is BFVAE1 else (1 + 2 * model.eps) / (0.5 + model.eps)
+    np.testing.assert_allclose(np.asarray(model.hyperprior()[0]), shape_p, rtol=1e-6)
+    terms = model.compute_terms(ellipse_batch(2), noise=np.zeros((2, 4), "float32"))
+    oracle = 4 * tfd.Gamma(1.0, 1.0).kl_divergence(tfd.Gamma(shape_p, shape_p - 1.0)).numpy()
+    np.testing.assert_allclose(np.asarray(terms["kl_hyperprior"]), oracle, rtol=1e-4)

@@ -4,30 +4,46 @@ TC(z) = KL(q(z) || prod_j q(z_j)). Samples of prod_j q(z_j) come from permuting 
 dimension independently across the batch; a classifier D tells real codes (class 0) from
 permuted ones (class 1), and the density-ratio trick gives
 TC ~= E_q(z)[log D(z)_0 - log D(z)_1] = mean(logit_real - logit_permuted) over the batch.
-Architecture and optimizer as disentanglement_lib's ``fc_discriminator``: 6 Dense(1000)
-with leaky ReLU, then 2 logits; Adam(1e-4, beta_1=0.5, beta_2=0.9, epsilon=1e-8).
+Optimizer: Adam(1e-4, beta_1=0.5, beta_2=0.9, epsilon=1e-8) for every model. The MLP is
+Dense(1000) layers with leaky ReLU (slope 0.2), then 2 logits, in two published variants:
+disentanglement_lib's ``fc_discriminator`` (FactorVAE: 6 hidden layers, its default Glorot-uniform
+kernels and zero biases) and the BF-VAE authors' (5 hidden layers, N(0, 0.02) kernels, zero biases).
 """
 
 import keras
 from keras import ops
 
-DISCRIMINATOR_LAYERS = 6
+DISCRIMINATOR_LAYERS = 6  # disentanglement_lib's FactorVAE
 DISCRIMINATOR_UNITS = 1000
+GLOROT_UNIFORM = "glorot_uniform"  # what tf.layers.dense (dlib) and keras Dense default to
+# The BF-VAE authors' normal_init: every Linear layer of D gets N(0, 0.02) weights and zero bias.
+# A config, not an instance: each Dense deserialises its own, so the layers draw different seeds.
+AUTHORS_NORMAL = {"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.02}}
+LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu's default (dlib) and the authors' LeakyReLU(0.2)
 DISCRIMINATOR_LEARNING_RATE = 1e-4
 # disentanglement_lib clips the softmax probabilities before the log; kept for the same
 # saturation behaviour (a confident discriminator stops getting gradient from that example).
 PROBABILITY_CLIP = 1e-6
 
 
+@keras.saving.register_keras_serializable(package="hwkeras")
+def discriminator_leaky_relu(x):
+    return keras.activations.leaky_relu(x, negative_slope=LEAKY_SLOPE)
+
+
 def build_discriminator(latent_dim, units=DISCRIMINATOR_UNITS, num_layers=DISCRIMINATOR_LAYERS,
-                        name="discriminator"):
-    """The MLP D: codes (B, p) -> logits (B, 2), column 0 'real', column 1 'permuted'."""
+                        kernel_initializer=GLOROT_UNIFORM, name="discriminator"):
+    """The MLP D: codes (B, p) -> logits (B, 2), column 0 'real', column 1 'permuted'.
+
+    ``kernel_initializer`` (a Keras identifier: a name or a config dict) is used for every layer,
+    the logits' included; biases start at zero.
+    """
     inputs = keras.Input((latent_dim,), name="codes")
     h = inputs
     for i in range(num_layers):
-        # keras's leaky_relu default slope is 0.2, as tf.nn.leaky_relu used by dlib.
-        h = keras.layers.Dense(units, activation="leaky_relu", name=f"discriminator_dense_{i}")(h)
-    logits = keras.layers.Dense(2, name="discriminator_logits")(h)
+        h = keras.layers.Dense(units, activation=discriminator_leaky_relu, kernel_initializer=kernel_initializer,
+                               name=f"discriminator_dense_{i}")(h)
+    logits = keras.layers.Dense(2, kernel_initializer=kernel_initializer, name="discriminator_logits")(h)
     return keras.Model(inputs, logits, name=name)
 
 

@@ -8,16 +8,58 @@ so ``hwkeras.training.jax`` takes and returns the state (see there).
 
 Adversarial models (FactorVAE, BF-VAE) also have a ``discriminator`` (a Keras layer) and a
 ``discriminator_optimizer``, and their terms include a per-example ``discriminator_loss``.
-One forward pass then drives two simultaneous updates, as in disentanglement_lib: the mean
-``loss`` over every trainable weight except the discriminator's (model.optimizer), and the mean
-``discriminator_loss`` over the discriminator's weights only (model.discriminator_optimizer).
+Two updates follow: the mean ``loss`` over every trainable weight except the discriminator's
+(model.optimizer), and the mean ``discriminator_loss`` over the discriminator's weights only
+(model.discriminator_optimizer). ``model.update_order`` says in which order:
+
+- ``"simultaneous"`` (disentanglement_lib): one forward pass on the batch gives both gradients,
+  both taken at the weights before the step.
+- ``"vae-first"`` (the BF-VAE authors' code): the batch is split in two halves (``split_batch``).
+  The VAE step runs on the first half; then the second half is encoded by the *updated* encoder
+  (``model.discriminator_codes``) and D takes its step on those codes. The tracked
+  ``discriminator_loss`` and ``discriminator_accuracy`` are then the second phase's.
 """
 
 import keras
+from keras import ops
+
+SIMULTANEOUS = "simultaneous"
+VAE_FIRST = "vae-first"
+UPDATE_ORDERS = (SIMULTANEOUS, VAE_FIRST)
+#: The terms of the discriminator step that replace the VAE pass's in the "vae-first" order.
+DISCRIMINATOR_TERMS = ("discriminator_loss", "discriminator_accuracy")
+
+
+def images_per_step(update_order):
+    """Batches of images a step of this order consumes (the VAE's batch, then D's in "vae-first")."""
+    return 2 if update_order == VAE_FIRST else 1
 
 
 def has_discriminator(model):
     return getattr(model, "discriminator", None) is not None
+
+
+def vae_first(model):
+    return has_discriminator(model) and getattr(model, "update_order", SIMULTANEOUS) == VAE_FIRST
+
+
+def split_batch(model, x):
+    """(images of the VAE step, images of the discriminator step, or None when simultaneous).
+
+    The halves of a batch of n images are x[:ceil(n/2)] and x[n - ceil(n/2):]: disjoint for even n
+    (``hwkeras fit`` always sends 2 x --batch-size); an odd n (the last, partial batch of
+    ``model.fit`` on arrays) shares its middle image, so that even one image trains both players.
+    """
+    if not vae_first(model):
+        return x, None
+    n = ops.shape(x)[0]
+    half = (n + 1) // 2
+    return x[:half], x[n - half:]
+
+
+def with_discriminator_terms(terms, discriminator_terms):
+    """The VAE pass's terms with D's own loss and accuracy from the discriminator step."""
+    return {**terms, **{name: discriminator_terms[name] for name in DISCRIMINATOR_TERMS}}
 
 
 def split_trainable_weights(model):
