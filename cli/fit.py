@@ -25,7 +25,7 @@ STEPS_PER_EPOCH_MAX = 1000
 PREVIEW_IMAGES = 64
 
 #: Options of ``hwkeras fit`` that are constructor arguments of some models (``model_options``).
-MODEL_OPTIONS = ("nu", "beta", "gamma", "eta", "eta_s", "eta_h", "dataset_size")
+MODEL_OPTIONS = ("nu", "beta", "gamma", "eta", "eta_s", "eta_h", "dataset_size", "update_order")
 
 
 @dataclass
@@ -204,7 +204,8 @@ def describe_run(plan):
     settings = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
                          for k, v in sorted(settings.items()) if v is not None and k != "dataset_size")
     return (f"hwkeras fit: {type(model).__name__} on {config['dataset']} ({h}x{w}x{c}), latent "
-            f"{config['latent_dim']}{', ' + settings if settings else ''}, batch {config['batch_size']}, "
+            f"{config['latent_dim']}{', ' + settings if settings else ''}, batch {config['batch_size']}"
+            f"{' (+ as many for the discriminator)' if getattr(model, 'images_per_step', 1) == 2 else ''}, "
             f"{config['steps']} steps")
 
 
@@ -247,7 +248,8 @@ def train(plan):
                                             every_n_steps=plan.options["summary_every"]))
     model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]))
     model.fit(
-        dataset.batches(config["batch_size"], seed=config["seed"]),
+        # vae-first adversarial models take two batches per step (the discriminator's is the second).
+        dataset.batches(config["batch_size"] * getattr(model, "images_per_step", 1), seed=config["seed"]),
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
         callbacks=callbacks,
@@ -307,6 +309,9 @@ def _dataset_names():
 @click.option("--eta-s", type=float, help="bf-vae-2: weight of ||r||_1.  [0.1]")
 @click.option("--eta-h", type=float, help="bf-vae-2: weight of the relevance entropy.  [0.1]")
 @click.option("--dataset-size", type=int, help="bf-vae-1/2: N in the 1/N Gamma KL.  [the dataset's size]")
+@click.option("--update-order", help="factor-vae, bf-vae-*: 'simultaneous' (disentanglement_lib: both updates from "
+                                     "one batch) or 'vae-first' (BF-VAE's authors: the discriminator then trains on a "
+                                     "second batch; --batch-size stays the VAE's).  [model's]")
 @click.option("--batch-size", type=int, help="Images per step.  [preset]")
 @click.option("--steps", type=int, help="Training steps.  [preset]")
 @click.option("--learning-rate", type=float, help="Adam learning rate.  [preset]")

@@ -80,6 +80,7 @@ def test_fit_trains_a_baseline_with_its_options(tmp_path):
     assert result.returncode == 0, result.stderr
     config = json.loads((tmp_path / "runs" / "tc" / "config.json").read_text())
     assert config["model"] == "beta-tcvae" and config["model_config"]["beta"] == 3.0
+    assert "for the discriminator" not in result.stdout
     header = (tmp_path / "runs" / "tc" / "history.csv").read_text().splitlines()[0]
     assert "tc" in header.split(",") and "kl" in header.split(",")
     assert not (tmp_path / "saved_models").exists()
@@ -103,3 +104,25 @@ def test_fit_logs_disentanglement_metrics_during_training(tmp_path):
     assert [r["summary"]["mig"] for r in records] == values
     assert all(0.0 <= v <= 1.0 for v in values)
     assert records[0]["parameters"]["mig"]["num_train"] == 300
+
+
+@pytest.mark.slow
+def test_fit_gives_a_vae_first_model_two_batches_per_step(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from hwkeras.cli.fit import fit_command
+    from hwkeras.data import CorrelatedEllipses
+
+    asked = []
+    original = CorrelatedEllipses.batches
+    monkeypatch.setattr(CorrelatedEllipses, "batches",
+                        lambda self, batch_size, **kw: asked.append(batch_size) or original(self, batch_size, **kw))
+    monkeypatch.chdir(tmp_path)
+    for model, images in [("bf-vae-0", 8), ("factor-vae", 4)]:
+        result = CliRunner().invoke(fit_command, [
+            "--model", model, "--steps", "2", "--batch-size", "4", "--latent-dim", "2", "--image-size", "32",
+            "--output-dir", "runs", "--no-export", "--no-report", "--summary-every", "0", "--run-name", model])
+        assert result.exit_code == 0, result.output
+        assert asked[-1] == images  # bf-vae's default is vae-first: the discriminator's batch comes on top
+    config = json.loads((tmp_path / "runs" / "bf-vae-0" / "config.json").read_text())
+    assert config["model_config"]["update_order"] == "vae-first" and config["model_config"]["discriminator_layers"] == 5
