@@ -1,4 +1,5 @@
-"""Sizes that cannot fit in memory are refused before anything is allocated.
+"""What the machine allows: sizes that cannot fit in memory are refused before anything is
+allocated, and directories made private by ``tempfile.mkdtemp`` get the process's usual mode.
 
 ``training_bytes`` is a rough lower bound of what a training step holds: the parameters with
 their gradients and two Adam slots, and the activations of one batch kept for the backward pass.
@@ -77,3 +78,10 @@ def check_fits(shares, what, values=None, available=None):
     given = f"{option} {(values or {})[option]}" if option in (values or {}) else option
     raise ValueError(f"{given} is too large: {what} needs at least {human(total)} of memory and this "
                      f"machine has {human(available)} available; use a smaller {option}")
+
+
+def default_dir_mode():
+    """The mode ``os.makedirs`` would give a new directory (0755 under the usual umask 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o777 & ~mask

@@ -29,6 +29,8 @@ import time
 import keras
 import numpy as np
 
+from hwkeras.resources import default_dir_mode
+
 DIRNAME = "checkpoints"
 WEIGHTS = "state.weights.h5"
 METADATA = "checkpoint.json"
@@ -177,7 +179,7 @@ def save_checkpoint(model, run_dir, step, keep=DEFAULT_KEEP, **extra):
         model.save_weights(os.path.join(staging, WEIGHTS))
         with open(os.path.join(staging, METADATA), "w") as f:
             json.dump(metadata, f, indent=1)
-        os.chmod(staging, 0o777 & ~_umask())
+        os.chmod(staging, default_dir_mode())
         if os.path.isdir(final):  # the same step again: swap the old one out, then drop it
             old = staging + ".old"
             os.rename(final, old)
@@ -201,11 +203,6 @@ def remove_staging_leftovers(run_dir):
             if name.startswith(".partial-"):
                 shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
 
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def read_checkpoint(path):

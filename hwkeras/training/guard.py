@@ -17,6 +17,7 @@ included (the rest of that epoch, then whole epochs), on the batches an uninterr
 
 import contextlib
 import math
+import re
 import signal
 
 import keras
@@ -50,6 +51,13 @@ class NonFiniteWeights(TrainingStopped):
         self.paths = paths
         why = f"; the next step failed: {cause}" if cause else ""
         super().__init__(f"the weights are NaN or inf after step {step} (e.g. {paths[0]}){why}", step)
+
+
+class NonFiniteStep(TrainingStopped):
+    """A step raised on a NaN or inf before its loss existed (TensorFlow's checked Cholesky does)."""
+
+    def __init__(self, step, where):
+        super().__init__(f"a value became NaN or inf in step {step}, before the loss terms ({where})", step - 1)
 
 
 class Interrupted(TrainingStopped):
@@ -181,17 +189,22 @@ class RunGuard(keras.callbacks.Callback):
         return saved
 
     def diagnose(self, error):
-        """A ``TrainingStopped`` for an error the training step raised, when the weights explain it.
+        """A ``TrainingStopped`` for an error the training step raised on NaN or inf values, else None.
 
-        A step at NaN weights can fail instead of giving a NaN loss (TensorFlow's CPU Cholesky
-        raises on a non-finite matrix); the weights then say what happened.
+        A step can fail instead of giving a NaN loss: Keras checks the input of TensorFlow's
+        Cholesky for NaN and inf (CHyVAE's posterior covariance) and raises. The weights, or the
+        error's message, then say what happened.
         """
-        model = self.model
-        bad = checkpoints.non_finite_weights(model)
-        if not bad:
+        bad = checkpoints.non_finite_weights(self.model)
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        if bad:
+            return NonFiniteWeights(self.step, bad, f"{error.__class__.__name__}: {lines[0] if lines else ''}")
+        numeric = [line for line in lines if "Inf and NaN" in line or "NaN or Inf" in line]
+        if not numeric:
             return None
-        first = str(error).strip().splitlines()
-        return NonFiniteWeights(self.step, bad, f"{error.__class__.__name__}: {first[0] if first else ''}")
+        node = re.search(r"node ([\w./-]+)", str(error))
+        layer = f"layer {node.group(1).split('/')[0]!r}: " if node else ""
+        return NonFiniteStep(self.step + 1, layer + numeric[0])
 
 
 def fit_from(model, batches_from, start_step, steps_per_epoch, epochs, callbacks, **fit_kwargs):
