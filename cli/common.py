@@ -156,7 +156,7 @@ def resolve_run(target):
         model_path = os.path.join(target, "model.keras")
         if not os.path.isfile(model_path):
             model_path = _checkpoint_instead(target, config)
-        return model_path, config, os.path.basename(target)
+        return model_path, config, os.path.basename(os.path.abspath(target))
     if os.path.isfile(target) and target.endswith(".keras"):
         return target, None, os.path.splitext(os.path.basename(target))[0]
     raise InputError(f"{target} is neither a run directory nor a .keras model file")
@@ -164,9 +164,9 @@ def resolve_run(target):
 
 def _checkpoint_instead(run_dir, config):
     start_keras()
-    from hwkeras.training.checkpoints import latest_checkpoint
+    from hwkeras.training.checkpoints import run_model
 
-    checkpoint = latest_checkpoint(run_dir)
+    _, checkpoint = run_model(run_dir)
     if checkpoint is None:
         raise InputError(f"{run_dir} is not a run directory: it has no model.keras (hwkeras fit writes one) "
                          f"and no checkpoint")

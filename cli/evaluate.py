@@ -133,7 +133,7 @@ def format_table(record):
                    "paper's FactorVAE protocol (800 + 800 votes of 200 images, no pruning).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Every metric starts from np.random.RandomState(SEED).")
-@click.option("--output", type=click.Path(dir_okay=False),
+@click.option("--output",
               help="JSON file to write.  [RUN_DIR/metrics.json, or MODEL.metrics.json]")
 @click.option("--dataset", "dataset_name",
               help="Dataset name; required with a .keras file, overrides config.json's.")

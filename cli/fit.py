@@ -175,6 +175,9 @@ def check_memory(config, image_shape):
 
 def run_options(options):
     """What config.json keeps of the options that are not the model's or the data's (``--resume`` reads them)."""
+    for key in ("checkpoint_every", "keep_checkpoints"):
+        if options.get(key) is not None and options[key] < 1:
+            raise ValueError(f"--{key.replace('_', '-')} must be a positive integer, got {options[key]}")
     return {key: options.get(key) for key in ("checkpoint_every", "keep_checkpoints", "no_report", "summary_every",
                                                "eval_every", "eval_metrics", "eval_params")}
 
@@ -185,6 +188,7 @@ def plan_fit(options):
     from hwkeras.models import check_model_name
 
     config = resolve_options(options)
+    config["run_options"] = run_options(options)
     check_model_name(config["model"])  # before the dataset is opened or Keras loaded
     run_name = options.get("run_name") or "{}-{}-{}".format(
         config["dataset"], config["model"], datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -202,7 +206,7 @@ def plan_fit(options):
     model = build_run_model(config, dataset, psi)
     if psi is not None:
         config["psi"] = psi.tolist()
-    config["run_options"] = {**run_options(options), "export_path": export_path}
+    config["run_options"]["export_path"] = export_path
     epochs, steps_per_epoch = epochs_and_steps(config, options)
     return FitPlan(options, config, dataset, model, evaluation, run_dir, export_path, epochs, steps_per_epoch)
 
@@ -290,6 +294,7 @@ def training_callbacks(plan, preview, guard):
 def fit_with_guard(plan, callbacks, guard):
     """Trains from ``plan.start_step`` to the end; a stop (signal, NaN, failed checkpoint) ends the command."""
     from hwkeras.training.guard import Interrupted, TrainingStopped, fit_from, stop_on_signals
+    from hwkeras.training.run_logs import close_loggers
 
     config, model, dataset = plan.config, plan.model, plan.dataset
     # vae-first adversarial models take two batches per step (the discriminator's is the second).
@@ -300,8 +305,10 @@ def fit_with_guard(plan, callbacks, guard):
                      plan.start_step, plan.steps_per_epoch, plan.epochs, callbacks,
                      shuffle=False, verbose="auto")  # shuffle: the stream is already random; Keras would only warn
     except TrainingStopped as stop:
+        close_loggers(callbacks)
         stopped(plan, stop)
     except Exception as exc:  # noqa: BLE001 - explained when the weights went non-finite, else a bug
+        close_loggers(callbacks)
         stop = guard.diagnose(exc)
         if stop is None:
             raise
@@ -469,9 +476,9 @@ def _dataset_names():
 @click.option("--eval-metrics", default="mig", show_default=True, help="Metrics for --eval-every ('all' or a list).")
 @click.option("--eval-param", "eval_params", multiple=True, metavar="METRIC.NAME=VALUE",
               help="Smaller samples for --eval-every, e.g. mig.num_train=2000 (repeatable).")
-@click.option("--checkpoint-every", type=click.IntRange(min=1), default=DEFAULT_CHECKPOINT_EVERY, show_default=True,
+@click.option("--checkpoint-every", type=int, default=DEFAULT_CHECKPOINT_EVERY, show_default=True,
               help="Every N steps (and at each epoch's end), checkpoint the training state to RUN_DIR/checkpoints.")
-@click.option("--keep-checkpoints", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("--keep-checkpoints", type=int, default=3, show_default=True,
               help="How many of the newest checkpoints to keep.")
 @click.option("--resume", "resume", metavar="RUN_DIR",
               help="Continue a stopped run from its newest checkpoint, with its own config.json (--steps may "

@@ -125,8 +125,11 @@ def check_sample_memory(fn, num_samples):
         if all(d is not None for d in dims):
             per_sample += int(np.prod(dims))
     # The outputs once in TensorFlow and once as numpy arrays.
-    check_fits({"--num-samples": 2 * FLOAT * per_sample * num_samples}, "the outputs",
-               values={"--num-samples": num_samples})
+    try:
+        check_fits({"--num-samples": 2 * FLOAT * per_sample * num_samples}, "the outputs",
+                   values={"--num-samples": num_samples})
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 def clear_earlier_outputs(path):

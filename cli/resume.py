@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from hwkeras.cli.common import check_creatable_dir
-from hwkeras.cli.fit import MODEL_OPTIONS, FitPlan, evaluation_callback, parse_psi
+from hwkeras.cli.fit import MODEL_OPTIONS, FitPlan, evaluation_callback, parse_psi, run_options
 
 #: Options that may differ from the run's.
 FREE = {"resume", "steps", "data_dir", "checkpoint_every", "keep_checkpoints", "no_report", "summary_every",
@@ -111,17 +111,18 @@ def plan_resume(options, given):
     steps_per_epoch = int(config["steps_per_epoch"])
     epochs = math.ceil(steps / steps_per_epoch) if steps >= 1 else 0
     total = epochs * steps_per_epoch
-    if checkpoint.step > total:
+    if steps < checkpoint.step:
         raise ValueError(f"--steps {steps} is below the {checkpoint.step} steps {run_dir} has trained")
     finished = bool(config.get("completed")) and os.path.isfile(os.path.join(run_dir, "model.keras"))
     if finished and checkpoint.step >= total:
         raise ValueError(f"--resume {run_dir}: the run is complete ({checkpoint.step} steps); pass --steps N above "
                          f"{checkpoint.step} to train it further")
 
-    run_options = dict(config["run_options"])
+    run_options(options)  # validates --checkpoint-every and --keep-checkpoints
+    kept = dict(config["run_options"])
     for name in ("checkpoint_every", "keep_checkpoints", "no_report", "summary_every"):
         if name in given:
-            run_options[name] = options[name]
+            kept[name] = options[name]
     export_path = _export_path(options, given, config, run_dir)
     replace_export = False
     if export_path is not None and os.path.exists(export_path):
@@ -135,11 +136,11 @@ def plan_resume(options, given):
         raise ValueError(f"the dataset now gives images of shape {tuple(dataset.observation_shape)}, the run "
                          f"trained on {tuple(config['image_shape'])}")
     keras.utils.set_random_seed(config["seed"])
-    evaluation = evaluation_callback({name: run_options.get(name) for name in RUN_OPTIONS}
+    evaluation = evaluation_callback({name: kept.get(name) for name in RUN_OPTIONS}
                                      | {"seed": config["seed"]}, dataset)
     if evaluation is not None:
         evaluation.records = _eval_records(run_dir)
-    config.update(steps=steps, data_dir=data_dir, run_options={**run_options, "export_path": export_path})
+    config.update(steps=steps, data_dir=data_dir, run_options={**kept, "export_path": export_path})
     return FitPlan(options, config, dataset, checkpoint.build_model(), evaluation, run_dir, export_path,
                    epochs=epochs, steps_per_epoch=steps_per_epoch, start_step=checkpoint.step,
                    checkpoint=checkpoint, replace_export=replace_export)

@@ -76,7 +76,7 @@ def check_fits(shares, what, values=None, available=None):
         return
     option = max(shares, key=shares.get)
     given = f"{option} {(values or {})[option]}" if option in (values or {}) else option
-    raise ValueError(f"{given} is too large: {what} needs at least {human(total)} of memory and this "
+    raise ValueError(f"{given} is too large: {what} would take at least {human(total)} of memory and this "
                      f"machine has {human(available)} available; use a smaller {option}")
 
 

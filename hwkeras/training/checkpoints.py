@@ -160,6 +160,7 @@ def save_checkpoint(model, run_dir, step, keep=DEFAULT_KEEP, **extra):
     On JAX call it where the trained state is on the variables (``model.jax_state_sync()``;
     a callback's ``self.model`` does that).
     """
+    build_optimizers_for_restore(model)  # an unbuilt optimizer would save 2 variables, not its slots
     directory = checkpoint_dir(run_dir)
     os.makedirs(directory, exist_ok=True)
     final = os.path.join(directory, f"step-{int(step):08d}")
@@ -213,3 +214,14 @@ def read_checkpoint(path):
         return Checkpoint(path, _read_metadata(path))
     except OSError as exc:
         raise ValueError(f"{path}: unreadable {METADATA} ({exc.__class__.__name__})") from None
+
+
+def run_model(run_dir, final_name="model.keras"):
+    """Which model a run directory holds: ``(path, None)`` for its final .keras file, else
+    ``(checkpoint directory, Checkpoint)`` for its newest checkpoint (a run stopped early), else
+    ``(None, None)``. ``hwkeras evaluate``, ``export`` and ``report`` all ask this."""
+    final = os.path.join(run_dir, final_name)
+    if os.path.isfile(final):
+        return final, None
+    checkpoint = latest_checkpoint(run_dir)
+    return (checkpoint.path, checkpoint) if checkpoint is not None else (None, None)

@@ -199,7 +199,7 @@ class RunGuard(keras.callbacks.Callback):
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         if bad:
             return NonFiniteWeights(self.step, bad, f"{error.__class__.__name__}: {lines[0] if lines else ''}")
-        numeric = [line for line in lines if "Inf and NaN" in line or "NaN or Inf" in line]
+        numeric = [line for line in lines if re.search(r"\b(NaN|Inf)\b", line) and "node" not in line]
         if not numeric:
             return None
         node = re.search(r"node ([\w./-]+)", str(error))

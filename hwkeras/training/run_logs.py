@@ -104,3 +104,17 @@ def trim_run_logs(run_dir, epoch, step):
             except ImportError:  # no tensorboard package: nothing wrote these files either
                 return dropped
     return dropped
+
+
+def close_loggers(callbacks):
+    """Closes what the loggers hold open when training ended by an exception (no ``on_train_end``)."""
+    for callback in callbacks:
+        csv_file = getattr(callback, "csv_file", None)
+        if csv_file is not None and not csv_file.closed:
+            csv_file.close()
+        if isinstance(callback, keras.callbacks.TensorBoard):
+            callback._close_writers()  # Keras's own method: on_train_end would call it
+        writer = getattr(callback, "writer", None)
+        if hasattr(writer, "close"):
+            writer.close()
+            callback.writer = None
