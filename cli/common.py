@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import sys
+import zipfile
 
 import click
 
@@ -140,33 +141,70 @@ def read_json(path):
 
 
 def resolve_run(target):
-    """RUN_DIR or MODEL.keras -> (model_path, config dict or None when there is none, name)."""
+    """RUN_DIR or MODEL.keras -> (model_path, config dict or None when there is none, name).
+
+    The one place that decides which model a run directory holds: its model.keras when training
+    finished, else its newest checkpoint (a run stopped early; ``model_path`` is then the
+    checkpoint's directory, which ``load_model`` reads, and a note says so on stderr).
+    """
     target = os.path.normpath(target)
     if not os.path.exists(target):
         raise InputError(f"{target} does not exist (expected a run directory or a .keras file)")
     if os.path.isdir(target):
-        model_path = os.path.join(target, "model.keras")
-        if not os.path.isfile(model_path):
-            raise InputError(f"{target} is not a run directory: it has no model.keras (hwkeras fit writes one)")
         config_path = os.path.join(target, "config.json")
         config = read_json(config_path) if os.path.isfile(config_path) else None
-        return model_path, config, os.path.basename(target)
+        model_path = os.path.join(target, "model.keras")
+        if not os.path.isfile(model_path):
+            model_path = _checkpoint_instead(target, config)
+        return model_path, config, os.path.basename(os.path.abspath(target))
     if os.path.isfile(target) and target.endswith(".keras"):
         return target, None, os.path.splitext(os.path.basename(target))[0]
     raise InputError(f"{target} is neither a run directory nor a .keras model file")
 
 
-def deserialize(model_path):
+def _checkpoint_instead(run_dir, config):
     start_keras()
+    from hwkeras.training.checkpoints import run_model
+
+    _, checkpoint = run_model(run_dir)
+    if checkpoint is None:
+        raise InputError(f"{run_dir} is not a run directory: it has no model.keras (hwkeras fit writes one) "
+                         f"and no checkpoint")
+    planned = (config or {}).get("steps")
+    of = f" of {planned}" if planned else ""
+    click.echo(f"Note: {run_dir} has no model.keras (training stopped at step {checkpoint.step}{of}); "
+               f"using its checkpoint of step {checkpoint.step}", err=True)
+    return checkpoint.path
+
+
+class DamagedModelFile(ValueError):
+    """A .keras file that is not a whole zip archive (Keras calls that "File not found")."""
+
+
+def deserialize(model_path):
+    """The model of a .keras file or of a checkpoint directory (``resolve_run``)."""
+    start_keras()
+    if os.path.isdir(model_path):
+        from hwkeras.training.checkpoints import read_checkpoint
+
+        return read_checkpoint(model_path).load_model()
+    if not zipfile.is_zipfile(model_path):
+        raise DamagedModelFile(f"{model_path} is not a complete .keras file (not a zip archive: truncated or "
+                         f"damaged?); save the model again or use the run's checkpoint")
     from hwkeras.models import load_model as load
 
-    return load(model_path)
+    try:
+        return load(model_path)
+    except zipfile.BadZipFile as exc:
+        raise DamagedModelFile(f"{model_path} is a damaged .keras archive ({exc}); save the model again") from None
 
 
 def load_model(model_path):
     """Loads a .keras file saved by hwkeras; any failure is the user's input problem."""
     try:
         model = deserialize(model_path)
+    except DamagedModelFile as exc:
+        raise InputError(one_line(exc)) from None
     except Exception as exc:  # noqa: BLE001 - any load failure is reported as bad input
         raise InputError(f"could not load {model_path}: {exc.__class__.__name__}: {one_line(exc)}") from None
     if not callable(getattr(model, "encode", None)):
@@ -180,3 +218,53 @@ def write_json_atomically(record, path):
         json.dump(record, f, indent=2)
         f.write("\n")
     os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------------------------
+# Output paths: checked before any work, so that a bad one costs nothing.
+# --------------------------------------------------------------------------------------------
+
+def _nearest_existing(path):
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+def check_creatable_dir(path, option):
+    """``path`` is a directory, or can be created: its nearest existing ancestor is a writable directory."""
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            raise InputError(f"{option} {path}: exists and is not a directory")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise InputError(f"{option} {path}: the directory is not writable")
+        return
+    existing = _nearest_existing(path)
+    if not os.path.isdir(existing):
+        raise InputError(f"{option} {path}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {path}: cannot create it, {existing} is not writable")
+
+
+def check_output_file(path, option, must_exist_dir=True):
+    """A file ``path`` can be written: not a directory; its folder exists (or can be made) and is writable."""
+    if os.path.isdir(path):
+        raise InputError(f"{option} {path}: is a directory, expected a file")
+    directory = os.path.dirname(os.path.abspath(path))
+    if must_exist_dir and not os.path.isdir(directory):
+        what = "is a file, not a directory" if os.path.exists(directory) else "does not exist"
+        raise InputError(f"{option}: directory {directory} {what}")
+    check_creatable_dir(directory, option)
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise InputError(f"{option} {path}: the file is not writable")
+
+
+def check_plain_name(name, option):
+    """A file or directory name that stays inside its parent: no separators, not '.' or '..'."""
+    separators = [sep for sep in (os.sep, os.altsep) if sep]
+    if not name or name in (".", "..") or any(sep in name for sep in separators) or "\0" in name:
+        raise InputError(f"{option} {name!r} must be a plain name (no '/', not '.' or '..'): "
+                         f"it names a directory inside its parent")

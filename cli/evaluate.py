@@ -12,11 +12,15 @@ import os
 
 import click
 
-from hwkeras.cli.common import (InputError, backend_option, load_model, one_line, parse_assignments,
-                                parse_metric_params, resolve_run, write_json_atomically)
+from hwkeras.cli.common import (InputError, backend_option, check_output_file, load_model, one_line,
+                                parse_assignments, parse_metric_params, resolve_run, write_json_atomically)
 from hwkeras.metrics.evaluate import METRICS, PROTOCOLS
 
 METRICS_FILENAME = "metrics.json"
+#: What makes two records one: their metrics are merged into one file only when all of these agree.
+SAME_EVALUATION = ("protocol", "seed", "dataset", "dataset_options", "model", "training_steps")
+#: The per-metric parts of a record, merged metric by metric.
+PER_METRIC = ("metrics", "summary", "parameters", "elapsed_seconds")
 
 
 def resolve_target(target, dataset_name, dataset_options):
@@ -45,8 +49,58 @@ def _get_dataset(name, options):
 
 
 # --------------------------------------------------------------------------------------------
-# Output.
+# Output: metrics.json accumulates (one record per protocol, metrics merged), never silently lost.
 # --------------------------------------------------------------------------------------------
+
+def _read_record(path):
+    import json
+
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("metrics"), dict) else None
+
+
+def protocol_output(default, protocol):
+    """The default file of ``protocol``: ``default`` unless it holds another protocol's record,
+    then ``...-PROTOCOL.json`` beside it (the report reads every metrics*.json)."""
+    record = _read_record(default) if os.path.isfile(default) else None
+    if record is None or record.get("protocol") == protocol:
+        return default
+    return default[: -len(".json")] + f"-{protocol}.json"
+
+
+def earlier_record(output, identity, overwrite):
+    """The record already at ``output`` that the new metrics join (None: start a new one).
+
+    Checked before any work: a file that is not a record, or a record of another evaluation
+    (protocol, seed, dataset, model or training steps), is an error unless --overwrite.
+    """
+    if overwrite or not os.path.exists(output):
+        return None
+    record = _read_record(output)
+    if record is None:
+        raise InputError(f"--output {output} exists and is not an `hwkeras evaluate` record; choose another "
+                         f"--output or pass --overwrite")
+    differ = [key for key in SAME_EVALUATION if record.get(key) != identity.get(key)]
+    if differ:
+        key = differ[0]
+        raise InputError(f"{output} holds scores of another evaluation ({key} {record.get(key)!r}, here "
+                         f"{identity.get(key)!r}); pass --output FILE to keep both, or --overwrite to replace it")
+    return record
+
+
+def merge_records(earlier, record):
+    """``record`` with the metrics of ``earlier`` it did not recompute kept."""
+    if earlier is None:
+        return record
+    merged = dict(record)
+    for key in PER_METRIC:
+        merged[key] = {**(earlier.get(key) or {}), **(record.get(key) or {})}
+    return merged
+
 
 def format_table(record):
     """Markdown-style table of every scalar score, the headline scores marked with '*'."""
@@ -79,7 +133,7 @@ def format_table(record):
                    "paper's FactorVAE protocol (800 + 800 votes of 200 images, no pruning).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Every metric starts from np.random.RandomState(SEED).")
-@click.option("--output", type=click.Path(dir_okay=False),
+@click.option("--output",
               help="JSON file to write.  [RUN_DIR/metrics.json, or MODEL.metrics.json]")
 @click.option("--dataset", "dataset_name",
               help="Dataset name; required with a .keras file, overrides config.json's.")
@@ -88,8 +142,10 @@ def format_table(record):
 @click.option("--param", "param_pairs", multiple=True, metavar="METRIC.NAME=VALUE",
               help="Override a protocol constant (repeatable), e.g. factor_vae.num_train=1000 "
                    "for a quick look; the JSON records what was used.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace the record at --output instead of adding these metrics to it.")
 def evaluate_command(target, metrics, protocol, seed, output, dataset_name,
-                     dataset_option_pairs, param_pairs):
+                     dataset_option_pairs, param_pairs, overwrite):
     """Disentanglement metrics of a trained model (encoder mean as the representation).
 
     The dlib protocol encodes about 3 million images for all metrics (BetaVAE alone 1.9
@@ -115,10 +171,12 @@ def evaluate_command(target, metrics, protocol, seed, output, dataset_name,
 
     model_path, name, options, run_dir, default_output = resolve_target(
         target, dataset_name, dataset_options)
-    output = output or default_output
-    out_dir = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(out_dir):
-        raise InputError(f"--output: directory {out_dir} does not exist")
+    output = output or protocol_output(default_output, protocol)
+    check_output_file(output, "--output")
+    config = _run_config(run_dir)
+    identity = {"protocol": protocol, "seed": seed, "dataset": name, "dataset_options": options,
+                "model": os.path.abspath(model_path), "training_steps": config.get("steps_trained")}
+    earlier = earlier_record(output, identity, overwrite)
 
     try:
         dataset = _get_dataset(name, options)
@@ -132,6 +190,7 @@ def evaluate_command(target, metrics, protocol, seed, output, dataset_name,
         raise InputError(one_line(exc)) from None
 
     model = load_model(model_path)
+    check_image_shape(model, dataset, name)
 
     click.echo(f"hwkeras evaluate: {model_path} on {name} ({', '.join(names)}; protocol "
                f"{protocol}, seed {seed})")
@@ -142,9 +201,30 @@ def evaluate_command(target, metrics, protocol, seed, output, dataset_name,
     except ValueError as exc:
         raise InputError(one_line(exc)) from None
 
-    record = {"model": os.path.abspath(model_path),
-              "run_dir": os.path.abspath(run_dir) if run_dir else None,
-              "dataset": name, "dataset_options": options, **record}
+    record = merge_records(earlier, {"model": identity["model"],
+                                     "run_dir": os.path.abspath(run_dir) if run_dir else None,
+                                     "training_steps": identity["training_steps"],
+                                     "dataset": name, "dataset_options": options, **record})
     write_json_atomically(record, output)
     click.echo(format_table(record))
-    click.echo(f"(* = headline score)  Wrote {output}")
+    kept = [metric for metric in record["metrics"] if metric not in names]
+    click.echo(f"(* = headline score)  {'Updated' if earlier else 'Wrote'} {output}"
+               + (f" (kept the earlier {', '.join(kept)})" if kept else ""))
+
+
+def _run_config(run_dir):
+    from hwkeras.cli.common import read_json
+
+    path = os.path.join(run_dir, "config.json") if run_dir else None
+    return read_json(path) if path and os.path.isfile(path) else {}
+
+
+def check_image_shape(model, dataset, name):
+    """Images of another size than the model's are the user's input, said before any encoder runs."""
+    expected = tuple(getattr(model, "image_shape", None) or ())
+    given = tuple(getattr(dataset, "observation_shape", None) or ())
+    if expected and given and expected != given:
+        h, w, c = expected
+        hint = f"; pass --dataset-option image_size={h}" if given[2:] == expected[2:] and h == w else ""
+        raise InputError(f"dataset {name!r} gives {'x'.join(map(str, given))} images, the model expects "
+                         f"{'x'.join(map(str, expected))}{hint}")

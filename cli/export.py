@@ -6,12 +6,12 @@ import sys
 
 import click
 
-from hwkeras.cli.common import InputError, load_model, read_json, resolve_run, start_keras
+from hwkeras.cli.common import InputError, check_creatable_dir, load_model, read_json, resolve_run, start_keras
 
 
 @click.command("export")
-@click.argument("target", type=click.Path(exists=True))
-@click.option("--output", type=click.Path(file_okay=False),
+@click.argument("target")
+@click.option("--output",
               help="SavedModel directory.  [saved_models/RUN_NAME]")
 @click.option("--overwrite", is_flag=True, help="Replace an existing export (atomically).")
 def export_command(target, output, overwrite):
@@ -19,8 +19,7 @@ def export_command(target, output, overwrite):
     model_path, config, name = resolve_run(target)
     config = config or {}
     output = output or os.path.join("saved_models", name)
-    if os.path.exists(output) and not overwrite:
-        raise InputError(f"{output} already exists; pass --overwrite or choose another --output")
+    check_export_path(output, overwrite)
     if start_keras().backend.backend() != "tensorflow":
         # SavedModels come from the TensorFlow backend (a JAX export writes but its linear algebra
         # fails when served): re-run this command in a TF process on the same .keras file.
@@ -29,10 +28,23 @@ def export_command(target, output, overwrite):
     from hwkeras.export import export_saved_model
 
     model = load_model(model_path)
+    run_dir = os.path.normpath(target) if os.path.isdir(target) else None
     card = {"dataset": config.get("dataset"), "training_steps": config.get("steps_trained"),
-            "metrics": _metrics(os.path.dirname(model_path))}
+            **_metrics(run_dir or os.path.dirname(model_path))}
+    if os.path.isdir(model_path):  # no model.keras: a checkpoint of a run that stopped early
+        card.update(complete=False, checkpoint=os.path.basename(model_path))
     path = export_saved_model(model, output, overwrite=overwrite, card=card)
     click.echo(f"SavedModel: {path}")
+
+
+def check_export_path(output, overwrite):
+    """Before any work: a new directory (or --overwrite of an export) in a writable place."""
+    if os.path.exists(output):
+        if not os.path.isdir(output):
+            raise InputError(f"--output {output}: exists and is not a directory")
+        if not overwrite:
+            raise InputError(f"{output} already exists; pass --overwrite or choose another --output")
+    check_creatable_dir(os.path.dirname(os.path.abspath(output)), "--output")
 
 
 def _export_in_tensorflow(target, output, overwrite):
@@ -49,5 +61,16 @@ def _export_in_tensorflow(target, output, overwrite):
 
 
 def _metrics(run_dir):
+    """The card's metrics: ``metrics`` (metrics.json, as before) and every metrics*.json by protocol."""
+    import glob
+
     path = os.path.join(run_dir, "metrics.json")
-    return read_json(path) if os.path.isfile(path) else None
+    card = {"metrics": read_json(path) if os.path.isfile(path) else None}
+    by_protocol = {}
+    for other in sorted(glob.glob(os.path.join(run_dir, "metrics*.json"))):
+        record = read_json(other)
+        if isinstance(record.get("metrics"), dict):
+            by_protocol.setdefault(record.get("protocol") or os.path.basename(other), record)
+    if by_protocol:
+        card["metrics_by_protocol"] = by_protocol
+    return card

@@ -6,7 +6,6 @@ model.keras, history.csv, TensorBoard logs and pictures; the SavedModel goes to 
 """
 
 import datetime
-import json
 import math
 import os
 import tempfile
@@ -16,11 +15,15 @@ from typing import Any, Optional
 
 import click
 
-from hwkeras.cli.common import InputError, backend_option, one_line, parse_metric_params
+from hwkeras.cli.common import (InputError, backend_option, check_creatable_dir, check_plain_name, one_line,
+                                parse_metric_params)
 from hwkeras.models import MODEL_NAMES
 from hwkeras.presets import PRESETS
 
 STEPS_PER_EPOCH_MAX = 1000
+#: --checkpoint-every's default: with the checkpoint at each epoch's end (<= 1000 steps) it costs
+#: under 1% of training throughput on a CPU (docs/BENCHMARKS.md; the GPU figure is still to measure).
+DEFAULT_CHECKPOINT_EVERY = 1000
 #: Images the run's pictures start from (traversals from the first, reconstructions of the first 8).
 PREVIEW_IMAGES = 64
 
@@ -39,6 +42,11 @@ class FitPlan:
     evaluation: Optional[Any]  # the --eval-every callback
     run_dir: str
     export_path: Optional[str]  # None with --no-export
+    epochs: int = 0
+    steps_per_epoch: int = 0
+    start_step: int = 0  # > 0: a resumed run (--resume) continues from ``checkpoint``
+    checkpoint: Optional[Any] = None
+    replace_export: bool = False  # --resume --steps extends a finished run: its export is renewed
 
 
 # --------------------------------------------------------------------------------------------
@@ -77,12 +85,15 @@ def resolve_options(options):
         config["hidden_units"] = DATASETS[config["dataset"]].hidden_units
     if config["batch_size"] < 1 or config["steps"] < 1:
         raise ValueError("--batch-size and --steps must be positive integers")
-    if config["learning_rate"] <= 0:
-        raise ValueError("--learning-rate must be positive")
+    if not math.isfinite(config["learning_rate"]) or config["learning_rate"] <= 0:
+        raise ValueError(f"--learning-rate must be a finite positive number, got {config['learning_rate']}")
     if config["latent_dim"] < 1 or (config["hidden_units"] or 1) < 1:
         raise ValueError("--latent-dim and --hidden-units must be positive integers")
     # The model's own options: only those the user gave; the rest take the model's defaults.
     config["model_options"] = {k: options[k] for k in MODEL_OPTIONS if options.get(k) is not None}
+    for key, value in config["model_options"].items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"--{key.replace('_', '-')} must be a finite number, got {value}")
     return config
 
 
@@ -128,34 +139,75 @@ def evaluation_callback(options, dataset):
     return callback
 
 
+def check_outputs(options, run_name):
+    """(run directory, export path or None): both new, inside their parents, creatable; checked first."""
+    check_plain_name(run_name, "--run-name")
+    check_creatable_dir(options["output_dir"], "--output-dir")
+    run_dir = os.path.join(options["output_dir"], run_name)
+    if os.path.exists(run_dir):
+        raise FileExistsError(f"run directory {run_dir} already exists; choose another --run-name "
+                              f"(or continue it: hwkeras fit --resume {run_dir})")
+    if options["no_export"]:
+        return run_dir, None
+    check_creatable_dir(options["export_dir"], "--export-dir")
+    export_path = os.path.join(options["export_dir"], run_name)
+    if os.path.exists(export_path):
+        raise FileExistsError(f"{export_path} already exists; choose another --run-name or --export-dir")
+    return run_dir, export_path
+
+
+def check_memory(config, image_shape):
+    """A one-line error, before anything is allocated, for sizes that cannot fit in memory."""
+    from hwkeras.models import model_options
+    from hwkeras.resources import check_fits, training_bytes
+    from hwkeras.training import images_per_step
+
+    defaults = model_options(config["model"])
+    chosen = {**defaults, **config["model_options"]}
+    shares = training_bytes(config["model"], config["latent_dim"], config["hidden_units"], image_shape,
+                            config["batch_size"], images_per_step(chosen.get("update_order")),
+                            chosen.get("discriminator_units") or 0, chosen.get("discriminator_layers") or 0)
+    check_fits(shares, "training", values={"--latent-dim": config["latent_dim"],
+                                           "--hidden-units": config["hidden_units"],
+                                           "--batch-size": config["batch_size"]})
+
+
+def run_options(options):
+    """What config.json keeps of the options that are not the model's or the data's (``--resume`` reads them)."""
+    for key in ("checkpoint_every", "keep_checkpoints"):
+        if options.get(key) is not None and options[key] < 1:
+            raise ValueError(f"--{key.replace('_', '-')} must be a positive integer, got {options[key]}")
+    return {key: options.get(key) for key in ("checkpoint_every", "keep_checkpoints", "no_report", "summary_every",
+                                               "eval_every", "eval_metrics", "eval_params")}
+
+
 def plan_fit(options):
     """Validates everything and builds the model; ValueError / FileExistsError are the user's input."""
     from hwkeras.data import get_dataset
     from hwkeras.models import check_model_name
 
     config = resolve_options(options)
+    config["run_options"] = run_options(options)
     check_model_name(config["model"])  # before the dataset is opened or Keras loaded
+    run_name = options.get("run_name") or "{}-{}-{}".format(
+        config["dataset"], config["model"], datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    )
+    run_dir, export_path = check_outputs(options, run_name)
     dataset = get_dataset(config["dataset"], data_dir=config["data_dir"], image_size=config["image_size"])
     psi = parse_psi(config["psi"], config["latent_dim"])
 
     from hwkeras.cli.common import start_keras
 
-    start_keras().utils.set_random_seed(config["seed"])
+    keras = start_keras()
+    check_memory(config, dataset.observation_shape)  # before the model allocates anything
+    keras.utils.set_random_seed(config["seed"])
     evaluation = evaluation_callback(options, dataset)
     model = build_run_model(config, dataset, psi)
-
-    run_name = options.get("run_name") or "{}-{}-{}".format(
-        config["dataset"], config["model"], datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    )
-    run_dir = os.path.join(options["output_dir"], run_name)
-    export_path = None if options["no_export"] else os.path.join(options["export_dir"], run_name)
-    if os.path.exists(run_dir):
-        raise FileExistsError(f"run directory {run_dir} already exists; choose another --run-name")
-    if export_path is not None and os.path.exists(export_path):
-        raise FileExistsError(f"{export_path} already exists; choose another --run-name or --export-dir")
     if psi is not None:
         config["psi"] = psi.tolist()
-    return FitPlan(options, config, dataset, model, evaluation, run_dir, export_path)
+    config["run_options"]["export_path"] = export_path
+    epochs, steps_per_epoch = epochs_and_steps(config, options)
+    return FitPlan(options, config, dataset, model, evaluation, run_dir, export_path, epochs, steps_per_epoch)
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,7 +265,10 @@ def train(plan):
     import keras
     import numpy as np
 
+    from hwkeras.cli.fit_run import fit_with_guard, resume_from_checkpoint, training_callbacks, write_config
     from hwkeras.export import export_saved_model
+    from hwkeras.training.checkpoints import remove_staging_leftovers
+    from hwkeras.training.guard import RunGuard
     from hwkeras.viz import save_reconstruction_grid, save_traversal_grid
 
     config, dataset, model, run_dir = plan.config, plan.dataset, plan.model, plan.run_dir
@@ -226,45 +281,36 @@ def train(plan):
         click.echo(f"Warning: {warning}", err=True)
     _log_data_progress()
     dataset.prepare(accelerated=backend_accelerators()[0] != "cpu")  # builds a cache once if it needs one
-    os.makedirs(run_dir)
+    os.makedirs(run_dir, exist_ok=plan.checkpoint is not None)
+    remove_staging_leftovers(run_dir)
 
-    epochs, steps_per_epoch = epochs_and_steps(config, plan.options)
+    total = plan.epochs * plan.steps_per_epoch
     dataset_options = {"image_size": config["image_size"]}
     if config["data_dir"]:
         dataset_options["data_dir"] = os.path.abspath(config["data_dir"])
-    config.update(model_config=model.get_config(), steps_trained=epochs * steps_per_epoch,
-                  image_shape=list(dataset.observation_shape), dataset_options=dataset_options)
-    with open(os.path.join(run_dir, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
+    write_config(plan, model_config=model.get_config(), steps=config["steps"], steps_per_epoch=plan.steps_per_epoch,
+                 steps_trained=plan.start_step, completed=False, image_shape=list(dataset.observation_shape),
+                 dataset_options=dataset_options)
 
     preview = dataset.sample_observations(PREVIEW_IMAGES, np.random.RandomState(config["seed"] + 1))
-    callbacks = [plan.evaluation] if plan.evaluation else []  # evaluation first: the loggers see its scores
-    callbacks += [keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, "logs")),
-                  keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"))]
-    if plan.options.get("summary_every"):
-        from hwkeras.report import TraversalSummaries
-
-        callbacks.append(TraversalSummaries(os.path.join(run_dir, "logs"), preview,
-                                            every_n_steps=plan.options["summary_every"]))
+    options = config["run_options"]
+    guard = RunGuard(run_dir, every_n_steps=options["checkpoint_every"], initial_step=plan.start_step,
+                     keep=options["keep_checkpoints"],
+                     resume_trackers=plan.checkpoint if plan.start_step % plan.steps_per_epoch else None,
+                     on_saved=lambda checkpoint: write_config(plan, steps_trained=checkpoint.step),
+                     metadata={"steps_per_epoch": plan.steps_per_epoch})
+    callbacks = training_callbacks(plan, preview, guard)
     model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]))
-    model.fit(
-        # vae-first adversarial models take two batches per step (the discriminator's is the second).
-        dataset.batches(config["batch_size"] * getattr(model, "images_per_step", 1), seed=config["seed"]),
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        callbacks=callbacks,
-        shuffle=False,  # the stream is already random; Keras would only warn
-        verbose="auto",
-    )
+    if plan.checkpoint is not None:
+        resume_from_checkpoint(plan)
+    fit_with_guard(plan, callbacks, guard)
 
     save_keras_atomically(model, os.path.join(run_dir, "model.keras"))
-    if plan.evaluation is not None:
-        with open(os.path.join(run_dir, "eval_metrics.json"), "w") as f:
-            json.dump(plan.evaluation.records, f, indent=2)
     save_traversal_grid(model, preview[0], os.path.join(run_dir, "traversal.png"))
     save_reconstruction_grid(model, preview[:8], os.path.join(run_dir, "reconstructions.png"))
-    written = ["config.json", "model.keras", "history.csv", "traversal.png", "reconstructions.png", "logs"]
-    if not plan.options.get("no_report"):
+    written = ["config.json", "model.keras", "history.csv", "traversal.png", "reconstructions.png", "logs",
+               "checkpoints"]
+    if not options.get("no_report"):
         from hwkeras.report import write_run_report
 
         write_run_report(run_dir, model=model, dataset=dataset)  # its notes (no metrics yet, ...) are on the page
@@ -273,9 +319,12 @@ def train(plan):
     for name in written:
         click.echo(f"  {os.path.join(run_dir, name)}")
     if plan.export_path is not None:
-        export_saved_model(model, plan.export_path, card={"dataset": config["dataset"],
-                                                          "training_steps": config["steps_trained"]})
+        if plan.replace_export:
+            click.echo(f"Replacing the export {plan.export_path} (it held the run at {plan.checkpoint.step} steps)")
+        export_saved_model(model, plan.export_path, overwrite=plan.replace_export,
+                           card={"dataset": config["dataset"], "training_steps": total})
         click.echo(f"SavedModel (encode, decode, reconstruct, sample, sample_seeded, traverse): {plan.export_path}")
+    write_config(plan, steps_trained=total, completed=True)
     click.echo(f"TensorBoard: tensorboard --logdir {os.path.join(run_dir, 'logs')}")
 
 
@@ -319,10 +368,10 @@ def _dataset_names():
               help="Width of the dense layer.  [128 for dSprites/ellipses, 256 for CelebA, Chairs, Faces]")
 @click.option("--image-size", type=int, default=64, show_default=True, help="Image height and width (multiple of 16).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the data stream, the weights and the noise.")
-@click.option("--output-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
+@click.option("--output-dir", type=click.Path(), default="runs", show_default=True,
               help="Parent of the run directory.")
 @click.option("--run-name", help="Name of the run directory and export.  [DATASET-MODEL-TIMESTAMP]")
-@click.option("--export-dir", type=click.Path(file_okay=False), default="saved_models", show_default=True,
+@click.option("--export-dir", type=click.Path(), default="saved_models", show_default=True,
               help="The SavedModel goes to EXPORT_DIR/RUN_NAME.")
 @click.option("--no-export", is_flag=True, help="Skip the SavedModel export.")
 @click.option("--no-report", is_flag=True, help="Skip RUN_DIR/report.html (`hwkeras report RUN_DIR` writes it later).")
@@ -333,10 +382,31 @@ def _dataset_names():
 @click.option("--eval-metrics", default="mig", show_default=True, help="Metrics for --eval-every ('all' or a list).")
 @click.option("--eval-param", "eval_params", multiple=True, metavar="METRIC.NAME=VALUE",
               help="Smaller samples for --eval-every, e.g. mig.num_train=2000 (repeatable).")
+@click.option("--checkpoint-every", type=int, default=DEFAULT_CHECKPOINT_EVERY, show_default=True,
+              help="Every N steps (and at each epoch's end), checkpoint the training state to RUN_DIR/checkpoints.")
+@click.option("--keep-checkpoints", type=int, default=3, show_default=True,
+              help="How many of the newest checkpoints to keep.")
+@click.option("--resume", "resume", metavar="RUN_DIR",
+              help="Continue a stopped run from its newest checkpoint, with its own config.json (--steps may "
+                   "extend it).")
 def fit_command(**options):
     """Train CHyVAE (or a baseline), save the run, export a SavedModel."""
     try:
-        plan = plan_fit(options)
+        if options["resume"] is not None:
+            from hwkeras.cli.resume import plan_resume
+
+            plan = plan_resume(options, given_options())
+        else:
+            plan = plan_fit(options)
     except (ValueError, FileExistsError) as exc:
         raise InputError(one_line(exc)) from None
     train(plan)  # past validation, a failure is a bug: keep its traceback
+
+
+def given_options():
+    """Names of the options the user gave (command line or environment), not left at their defaults."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    return {name for name in ctx.params
+            if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}

@@ -3,12 +3,14 @@
 Only ``tf.saved_model.load`` is used: neither the model's classes nor Keras are needed.
 """
 
+import math
 import os
+import re
 
 import click
 import numpy as np
 
-from hwkeras.cli.common import InputError, start_tensorflow
+from hwkeras.cli.common import InputError, check_creatable_dir, check_output_file, start_tensorflow
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -38,11 +40,103 @@ def read_images(path, height, width, channels):
 def load_npy(path):
     try:
         array = np.load(path)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         raise InputError(f"{path} is neither a folder of images nor a readable .npy file ({exc.__class__.__name__})") from None
+    if not isinstance(array, np.ndarray):
+        raise InputError(f"{path} is an .npz archive; --input takes one .npy array")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise InputError(f"{path} holds {array.dtype} values; --input takes a numeric array")
     if array.dtype == np.uint8:
         array = array.astype(np.float32) / 255.0
     return array
+
+
+#: What predict writes into an output folder: with --overwrite these (and only these) are replaced.
+OUTPUT_FILES = re.compile(r"^(outputs\.npz|traversal\.png|\d{5}\.png)$")
+#: Inputs fed from options, and the option that feeds each.
+OPTION_INPUTS = {"num_samples": "--num-samples", "seed": "--seed", "nu": "--nu"}
+IMAGE_INPUTS = ("images", "image", "z")
+
+
+def is_file_output(path):
+    return path.endswith((".npy", ".npz"))
+
+
+def check_output(path, overwrite):
+    """Before any work: FILE.npy/.npz or a folder that is new, empty, or (--overwrite) holds predict's outputs."""
+    if is_file_output(path):
+        check_output_file(path, "--output")
+        if os.path.exists(path) and not overwrite:
+            raise InputError(f"--output {path} already exists; pass --overwrite or choose another file")
+        return
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise InputError(f"--output {path}: exists and is a file; end it in .npy or .npz, or name a folder")
+    check_creatable_dir(path, "--output")
+    if os.path.isdir(path) and os.listdir(path):
+        if not overwrite:
+            raise InputError(f"--output {path} is not empty; pass --overwrite (to replace predict's earlier "
+                             f"outputs there) or choose a new folder")
+        others = sorted(n for n in os.listdir(path) if not OUTPUT_FILES.match(n))
+        if others:
+            raise InputError(f"--output {path} holds files predict did not write ({', '.join(others[:3])}); "
+                             f"choose an empty or new folder")
+
+
+def check_applicable(signature, specs, given):
+    """Options that feed no input of this signature are refused, as fit refuses another model's options."""
+    inputs = ", ".join(sorted(specs)) or "none"
+    for name, option in OPTION_INPUTS.items():
+        if option in given and name not in specs:
+            raise InputError(f"{option} does not apply to signature {signature!r} (its inputs: {inputs})")
+    if "--input" in given and not any(name in specs for name in IMAGE_INPUTS):
+        raise InputError(f"--input does not apply to signature {signature!r} (its inputs: {inputs})")
+
+
+def check_array(array, name, spec, signature):
+    """The host-side checks of an input array: rank, shape, finite values, pixel range."""
+    expected = spec.shape.as_list()
+    shown = "(" + ", ".join("n" if d is None else str(d) for d in expected) + ")"
+    if array.ndim != len(expected) or any(d is not None and d != a for d, a in zip(expected, array.shape)):
+        what = "latent codes" if name == "z" else "images" if name == "images" else "an image"
+        if name != "z" and array.ndim == len(expected) and array.shape[-1] == expected[-1]:
+            problem = "wrong image size"
+        elif name != "z" and array.ndim == len(expected):
+            problem = "wrong channel count"
+        else:
+            problem = "wrong shape"
+        raise InputError(f"{problem}: --input holds an array of shape {tuple(array.shape)}; signature "
+                         f"{signature!r} takes {what} of shape {shown}")
+    if not np.all(np.isfinite(array)):
+        what = "latent codes" if name == "z" else "pixel values"
+        raise InputError(f"--input holds NaN or inf {what}; signature {signature!r} needs finite numbers")
+    if name != "z" and array.size and (array.min() < 0.0 or array.max() > 1.0):
+        side = "below 0" if array.min() < 0.0 else "above 1"
+        raise InputError(f"pixel values {side}: signature {signature!r} takes values in [0, 1] "
+                         f"(divide uint8 pixels by 255)")
+
+
+def check_sample_memory(fn, num_samples):
+    """``--num-samples`` whose outputs cannot fit in memory is refused before the signature runs."""
+    from hwkeras.resources import FLOAT, check_fits
+
+    per_sample = 0
+    for spec in fn.structured_outputs.values():
+        dims = spec.shape.as_list()[1:]
+        if all(d is not None for d in dims):
+            per_sample += int(np.prod(dims))
+    # The outputs once in TensorFlow and once as numpy arrays.
+    try:
+        check_fits({"--num-samples": 2 * FLOAT * per_sample * num_samples}, "the outputs",
+                   values={"--num-samples": num_samples})
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def clear_earlier_outputs(path):
+    if os.path.isdir(path):
+        for name in os.listdir(path):
+            if OUTPUT_FILES.match(name):
+                os.remove(os.path.join(path, name))
 
 
 def write_outputs(outputs, path):
@@ -82,8 +176,20 @@ def write_outputs(outputs, path):
 @click.option("--seed", type=int, default=0, show_default=True, help="For sample_seeded.")
 @click.option("--nu", type=float, default=0.0, show_default=True,
               help="For CHyVAE's sample_seeded: degrees of freedom, <= 0 for the model's own.")
-def predict_command(saved_model, signature, input_path, output_path, num_samples, seed, nu):
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing --output file, or predict's earlier outputs in the --output folder.")
+def predict_command(saved_model, signature, input_path, output_path, num_samples, seed, nu, overwrite):
     """Run SIGNATURE of SAVED_MODEL on --input and write --output."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    given = {"--" + name.replace("_path", "").replace("_", "-") for name in ctx.params
+             if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+    check_output(output_path, overwrite)
+    if num_samples < 0:
+        raise InputError(f"--num-samples must be >= 0, got {num_samples}")
+    if not math.isfinite(nu):
+        raise InputError(f"--nu must be a finite number (<= 0 for the model's own nu), got {nu}")
     tf = start_tensorflow()
 
     try:
@@ -94,9 +200,10 @@ def predict_command(saved_model, signature, input_path, output_path, num_samples
         raise InputError(f"no signature {signature!r}; this SavedModel has: {', '.join(sorted(loaded.signatures))}")
     fn = loaded.signatures[signature]
     specs = fn.structured_input_signature[1]
+    check_applicable(signature, specs, given)
     feeds = {}
     for name, spec in specs.items():
-        if name in ("images", "image", "z"):
+        if name in IMAGE_INPUTS:
             if not input_path:
                 raise InputError(f"signature {signature!r} needs --input (a .npy file or a folder of images)")
             if name == "z":
@@ -107,8 +214,11 @@ def predict_command(saved_model, signature, input_path, output_path, num_samples
                 array = read_images(input_path, *spec.shape.as_list()[-3:])
                 if name == "image" and array.ndim == 4:
                     array = array[0]  # traverse takes one image: the first
-            feeds[name] = tf.constant(np.asarray(array, np.float32))
+            array = np.asarray(array, np.float32)
+            check_array(array, name, spec, signature)
+            feeds[name] = tf.constant(array)
         elif name == "num_samples":
+            check_sample_memory(fn, num_samples)
             feeds[name] = tf.constant(num_samples, tf.int32)
         elif name == "seed":
             feeds[name] = tf.constant(seed, tf.int32)
@@ -120,6 +230,8 @@ def predict_command(saved_model, signature, input_path, output_path, num_samples
         outputs = {k: v.numpy() for k, v in fn(**feeds).items()}
     except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
         raise InputError(_first_line(exc)) from None
+    if overwrite:
+        clear_earlier_outputs(output_path)
     write_outputs(outputs, output_path)
     shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in sorted(outputs.items()))
     click.echo(f"{signature}: {shapes} -> {output_path}")

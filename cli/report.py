@@ -8,13 +8,13 @@ import os
 
 import click
 
-from hwkeras.cli.common import InputError, backend_option, start_keras
+from hwkeras.cli.common import InputError, backend_option, check_output_file, start_keras
 
 
 @click.command("report")
 @backend_option
 @click.argument("target", metavar="RUN_OR_SWEEP_DIR")
-@click.option("--output", type=click.Path(dir_okay=False), help="HTML file to write.  [TARGET/report.html]")
+@click.option("--output", help="HTML file to write.  [TARGET/report.html]")
 @click.option("--metric", help="Sweep: the trade-off plot's disentanglement metric, e.g. dlib.mig.  "
                                "[the first headline metric summary.csv has]")
 @click.option("--no-run-reports", is_flag=True,
@@ -31,8 +31,8 @@ def report_command(target, output, metric, no_run_reports):
     target = os.path.normpath(target)
     if not os.path.exists(target):
         raise InputError(f"{target} does not exist (expected a run or sweep directory)")
-    if output is not None and not os.path.isdir(os.path.dirname(os.path.abspath(output))):
-        raise InputError(f"--output: directory {os.path.dirname(os.path.abspath(output))} does not exist")
+    if output is not None or os.path.isdir(target):
+        check_output_file(output or os.path.join(target, "report.html"), "--output")
     if is_sweep_dir(target):
         path, notes = sweep_page(target, output=output, metric=metric, run_reports=not no_run_reports)
     elif is_run_dir(target):

@@ -11,8 +11,9 @@ Images are float32 in [0, 1] with shape (batch, H, W, C); the batch size is dyna
 | ``sample_seeded`` | ``num_samples``, ``seed`` (int32 scalars), and for CHyVAE ``nu`` (float32 scalar, <= 0 for the model's) | ``images``, ``z``: the same seed gives the same draws |
 | ``traverse`` | ``image`` (H, W, C) | ``images`` (p, steps, H, W, C): latent d swept over ``values`` (-3..3) in row d; ``values`` |
 
-Inputs of the wrong size, channel count or range fail with an InvalidArgumentError that says
-what was expected; a wrong dtype fails TensorFlow's own signature check.
+Inputs of the wrong size, channel count or range, or with NaN or inf pixels, fail with an
+InvalidArgumentError that says what was expected; a wrong dtype fails TensorFlow's own signature
+check. The directory gets ordinary permissions (0755 and 0644 under the usual umask 022).
 
 The directory (with ``model.json``, the model card) is written next to its target and renamed into
 place, so an interrupted export never leaves a half-written model at the target path.
@@ -26,6 +27,7 @@ import tempfile
 import keras
 
 from hwkeras import priors
+from hwkeras.resources import default_dir_mode
 from hwkeras.viz import TRAVERSAL_RANGE, TRAVERSAL_STEPS, traversal_latents
 
 
@@ -35,16 +37,20 @@ def _checked_images(images, image_shape):
 
     h, w, c = image_shape
     expected = f"float32 images of shape (batch, {h}, {w}, {c}) with values in [0, 1]"
-    checks = [
-        tf.debugging.assert_equal(tf.shape(images)[1:3], tf.constant([h, w]),
-                                  message=f"wrong image size: expected {expected}"),
-        tf.debugging.assert_equal(tf.shape(images)[3], tf.constant(c),
-                                  message=f"wrong channel count: expected {expected}"),
-        tf.debugging.assert_greater_equal(tf.reduce_min(images), 0.0,
-                                          message=f"pixel values below 0: expected {expected} (divide uint8 pixels by 255)"),
-        tf.debugging.assert_less_equal(tf.reduce_max(images), 1.0,
-                                       message=f"pixel values above 1: expected {expected} (divide uint8 pixels by 255)"),
-    ]
+    # NaN fails every comparison, so the finite check runs first: NaN pixels are not "below 0".
+    finite = tf.debugging.assert_equal(tf.reduce_all(tf.math.is_finite(images)), True,
+                                       message=f"pixel values are NaN or inf: expected {expected}")
+    with tf.control_dependencies([finite]):
+        checks = [
+            tf.debugging.assert_equal(tf.shape(images)[1:3], tf.constant([h, w]),
+                                      message=f"wrong image size: expected {expected}"),
+            tf.debugging.assert_equal(tf.shape(images)[3], tf.constant(c),
+                                      message=f"wrong channel count: expected {expected}"),
+            tf.debugging.assert_greater_equal(tf.reduce_min(images), 0.0,
+                                              message=f"pixel values below 0: expected {expected} (divide uint8 pixels by 255)"),
+            tf.debugging.assert_less_equal(tf.reduce_max(images), 1.0,
+                                           message=f"pixel values above 1: expected {expected} (divide uint8 pixels by 255)"),
+        ]
     with tf.control_dependencies(checks):
         return tf.identity(images)
 
@@ -152,6 +158,8 @@ def export_saved_model(model, path, overwrite=False, card=None):
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".partial-", dir=parent)
     try:
+        # mkdtemp makes a private (0700) directory; a server running as another user must read the export.
+        os.chmod(staging, default_dir_mode())
         archive = keras.export.ExportArchive()
         archive.track(model)
         for name, (fn, spec) in _endpoints(model).items():
@@ -164,6 +172,7 @@ def export_saved_model(model, path, overwrite=False, card=None):
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return path
+
 
 
 def _replace_dir(new, target):

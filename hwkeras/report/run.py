@@ -220,6 +220,24 @@ def model_pictures(model, images):
     return pictures
 
 
+def checkpoint_model(run_dir, notes):
+    """The newest checkpoint's model of a run stopped before its model.keras, with a note (or None)."""
+    from hwkeras.training.checkpoints import run_model
+
+    try:
+        _, checkpoint = run_model(run_dir)
+        if checkpoint is not None:
+            model = checkpoint.load_model()
+            notes.append(f"{MODEL} is missing (training stopped at step {checkpoint.step}): the pictures show "
+                         f"the checkpoint of step {checkpoint.step}")
+            return model
+    except Exception as exc:  # noqa: BLE001 - a damaged checkpoint costs the pictures, not the page
+        notes.append(f"the newest checkpoint could not be loaded ({one_line(exc)})")
+        return None
+    notes.append(f"{MODEL} is missing: no traversals, reconstructions or prior samples")
+    return None
+
+
 # -- the whole run --------------------------------------------------------------------------------
 
 def gather_run(run_dir, model=None, dataset=None, pictures=True):
@@ -253,7 +271,7 @@ def gather_run(run_dir, model=None, dataset=None, pictures=True):
     model_path = os.path.join(run_dir, MODEL)
     if model is None and pictures:
         if not os.path.isfile(model_path):
-            notes.append(f"{MODEL} is missing: no traversals, reconstructions or prior samples")
+            model = checkpoint_model(run_dir, notes)
         else:
             try:
                 model = load_model(model_path)

@@ -83,9 +83,13 @@ class TraversalSummaries(keras.callbacks.Callback):
             (64 are plenty: a few hundredths of a second per summary on a CPU).
         every_n_steps: training steps between two summaries.
         log: callable taking the one-line note when no writer is available (default: a warning).
+        initial_step: the step training starts from (a resumed run's checkpoint).
+        final_step: the run's last step, when training comes in several ``fit`` calls (a resumed
+            run): the summary "at the end" is then written at that step only.
     """
 
-    def __init__(self, log_dir, images, every_n_steps=DEFAULT_EVERY_N_STEPS, log=None):
+    def __init__(self, log_dir, images, every_n_steps=DEFAULT_EVERY_N_STEPS, log=None, initial_step=0,
+                 final_step=None):
         super().__init__()
         if int(every_n_steps) < 1:
             raise ValueError(f"every_n_steps must be a positive number of steps, got {every_n_steps}")
@@ -96,9 +100,10 @@ class TraversalSummaries(keras.callbacks.Callback):
         self.every_n_steps = int(every_n_steps)
         self.log = log or (lambda message: warnings.warn(message, RuntimeWarning, stacklevel=2))
         self.writer = None
-        self.step = 0
+        self.step = int(initial_step)
+        self.final_step = final_step
         self.written = []  # the steps summarised, for the caller and the tests
-        self._epoch_start = 0
+        self._epoch_start = self.step
         self._noted = False
 
     def on_train_begin(self, logs=None):
@@ -118,7 +123,8 @@ class TraversalSummaries(keras.callbacks.Callback):
         self._epoch_start = self.step
 
     def on_train_end(self, logs=None):
-        if self.step and (not self.written or self.written[-1] != self.step):
+        at_end = self.final_step is None or self.step >= self.final_step
+        if at_end and self.step and (not self.written or self.written[-1] != self.step):
             self.write(self.step)
         if self.writer is not None:
             self.writer.close()

@@ -6,6 +6,9 @@ before the CSV and TensorBoard loggers, so the headline score of every chosen me
 not in ``hwkeras.metrics``, so that the metrics import with numpy and scikit-learn alone.
 """
 
+import json
+import os
+
 import keras
 
 from hwkeras.metrics.evaluate import evaluate, parse_metric_names, representation_from_model
@@ -20,10 +23,12 @@ class DisentanglementCallback(keras.callbacks.Callback):
         protocol, seed, params: as for ``hwkeras.metrics.evaluate`` (params shrinks the
             reference sample sizes, e.g. ``{"mig": {"num_train": 2000}}``).
         log: optional callable receiving a one-line progress message.
+        path: optional JSON file that holds ``records`` after every evaluation (written atomically),
+            so that a run stopped later keeps them.
     """
 
     def __init__(self, ground_truth_data, metrics="mig", every_epochs=1, protocol="dlib", seed=0,
-                 params=None, log=None):
+                 params=None, log=None, path=None):
         super().__init__()
         self.ground_truth_data = ground_truth_data
         self.metric_names = parse_metric_names(metrics)
@@ -32,6 +37,7 @@ class DisentanglementCallback(keras.callbacks.Callback):
         self.seed = seed
         self.metric_params = params or {}  # not `params`: keras.callbacks.Callback owns that name
         self.log = log
+        self.path = path
         self.records = []
 
     def on_epoch_end(self, epoch, logs=None):
@@ -40,6 +46,11 @@ class DisentanglementCallback(keras.callbacks.Callback):
         record = evaluate(self.ground_truth_data, representation_from_model(self.model), self.metric_names,
                           protocol=self.protocol, seed=self.seed, params=self.metric_params)
         self.records.append({"epoch": epoch + 1, **record})
+        if self.path is not None:
+            tmp = self.path + ".partial"
+            with open(tmp, "w") as f:
+                json.dump(self.records, f, indent=2)
+            os.replace(tmp, self.path)
         scores = {f"eval_{name}": float(record["summary"][name]) for name in self.metric_names}
         if logs is not None:
             logs.update(scores)

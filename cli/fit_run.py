@@ -1,0 +1,104 @@
+"""The training run of ``hwkeras fit``: its callbacks, its checkpoints, how it stops and resumes.
+
+``cli/fit.py`` validates and plans (``FitPlan``) and writes the artefacts; this module runs the
+training between: the loggers and the ``RunGuard`` (``hwkeras.training.guard``), SIGINT/SIGTERM,
+the one line a stopped run ends with, and a resumed run's restore (docs/RELIABILITY.md).
+"""
+
+import os
+
+import click
+
+
+def write_config(plan, **updates):
+    """config.json, rewritten atomically: ``steps_trained`` follows the checkpoints, ``completed`` the end."""
+    from hwkeras.cli.common import write_json_atomically
+
+    plan.config.update(updates)
+    write_json_atomically(plan.config, os.path.join(plan.run_dir, "config.json"))
+
+
+def training_callbacks(plan, preview, guard):
+    """The loggers, the pictures and ``guard`` (last: an epoch is logged before its checkpoint)."""
+    import keras
+
+    from hwkeras.training.run_logs import FlushedTensorBoard
+
+    run_dir, start = plan.run_dir, plan.start_step
+    callbacks = [plan.evaluation] if plan.evaluation else []  # evaluation first: the loggers see its scores
+    if plan.evaluation is not None:
+        plan.evaluation.path = os.path.join(run_dir, "eval_metrics.json")  # kept by a run stopped later
+    callbacks += [FlushedTensorBoard(log_dir=os.path.join(run_dir, "logs"), write_graph=start == 0),
+                  keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=start > 0)]
+    if plan.config["run_options"].get("summary_every"):
+        from hwkeras.report import TraversalSummaries
+
+        callbacks.append(TraversalSummaries(os.path.join(run_dir, "logs"), preview,
+                                            every_n_steps=plan.config["run_options"]["summary_every"],
+                                            initial_step=start, final_step=plan.epochs * plan.steps_per_epoch))
+    return callbacks + [guard]
+
+
+def fit_with_guard(plan, callbacks, guard):
+    """Trains from ``plan.start_step`` to the end; a stop (signal, NaN, failed checkpoint) ends the command."""
+    from hwkeras.training.guard import Interrupted, TrainingStopped, fit_from, stop_on_signals
+    from hwkeras.training.run_logs import close_loggers
+
+    config, model, dataset = plan.config, plan.model, plan.dataset
+    # vae-first adversarial models take two batches per step (the discriminator's is the second).
+    batch_size = config["batch_size"] * getattr(model, "images_per_step", 1)
+    try:
+        with stop_on_signals(guard.stop_request):
+            fit_from(model, lambda start: dataset.batches(batch_size, seed=config["seed"], start=start),
+                     plan.start_step, plan.steps_per_epoch, plan.epochs, callbacks,
+                     shuffle=False, verbose="auto")  # shuffle: the stream is already random; Keras would only warn
+    except TrainingStopped as stop:
+        close_loggers(callbacks)
+        stopped(plan, stop)
+    except Exception as exc:  # noqa: BLE001 - explained when the weights went non-finite, else a bug
+        close_loggers(callbacks)
+        stop = guard.diagnose(exc)
+        if stop is None:
+            raise
+        stopped(plan, stop)
+    if guard.stop_request.signal_name is not None:  # the signal came after the last step
+        stopped(plan, Interrupted(guard.step, guard.stop_request.signal_name))
+
+
+class TrainingError(click.ClickException):
+    """Training stopped on a fault (not the user's input): one line, exit code 1."""
+
+
+def stopped(plan, stop):
+    """The one line a stopped run ends with, and its exit code: 128 + the signal, or 1."""
+    import signal
+
+    from hwkeras.training.checkpoints import latest_checkpoint
+    from hwkeras.training.guard import CheckpointWriteFailed, Interrupted
+
+    run_dir = plan.run_dir
+    resume = f"hwkeras fit --resume {run_dir}"
+    if isinstance(stop, Interrupted):
+        click.echo(f"\nInterrupted by {stop.signal_name} after step {stop.step}: checkpoint saved. "
+                   f"Resume with: {resume}", err=True)
+        raise click.exceptions.Exit(128 + getattr(signal, stop.signal_name))
+    last = latest_checkpoint(run_dir)
+    if last is None:
+        kept = "no checkpoint was written before it"
+    else:
+        kept = f"the last good checkpoint (step {last.step}) is kept, {resume} continues from it"
+    hint = "" if isinstance(stop, CheckpointWriteFailed) else "; a lower --learning-rate may avoid it"
+    raise TrainingError(f"training stopped: {stop}; {kept}{hint}")
+
+
+def resume_from_checkpoint(plan):
+    """Loads the checkpoint into the compiled model and trims the logs past it (``--resume``)."""
+    from hwkeras.training.run_logs import trim_run_logs
+
+    plan.checkpoint.restore(plan.model)
+    epoch = plan.start_step // plan.steps_per_epoch
+    trim_run_logs(plan.run_dir, epoch, plan.start_step)
+    if plan.evaluation is not None:
+        plan.evaluation.records = [r for r in plan.evaluation.records if r.get("epoch", 0) <= epoch]
+    click.echo(f"Resuming {plan.run_dir} from its checkpoint at step {plan.start_step} "
+               f"(of {plan.epochs * plan.steps_per_epoch})")
