@@ -10,6 +10,12 @@ import os
 import sys
 
 BACKENDS = ("tensorflow", "jax", "torch")
+#: Keras dtype policies hwkeras trains in (``hwkeras fit --precision``, a model's ``dtype``). No
+#: float16: it would need loss scaling, which bfloat16's float32-sized exponent does not.
+PRECISIONS = ("float32", "mixed_bfloat16")
+#: ``hwkeras fit --distribute``: none, JAX's DataParallel or TensorFlow's MirroredStrategy
+#: (hwkeras.training.distribute).
+DISTRIBUTIONS = ("none", "data-parallel", "mirrored")
 _NVIDIA_GPUS = "/proc/driver/nvidia/gpus"  # one folder per GPU the NVIDIA driver sees (Linux)
 
 

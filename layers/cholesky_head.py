@@ -10,6 +10,17 @@ DIAGONAL_OFFSET = 1e-4
 COVARIANCE_JITTER = 1e-4
 
 
+def float32_layer(kwargs):
+    """Layer kwargs with the float32 dtype policy unless one is given.
+
+    The posterior's parameters feed a Cholesky factorisation, log-determinants and the KL terms:
+    in bfloat16 (about 3 significant digits) softplus(.) + 1e-4 and S + 1e-4 I would round away
+    their offsets. Under ``mixed_bfloat16`` the heads therefore cast their bfloat16 features to
+    float32 and compute in float32, as Keras's mixed-precision guide does for a model's last layer.
+    """
+    return {"dtype": "float32", **kwargs} if kwargs.get("dtype") is None else kwargs
+
+
 @keras.saving.register_keras_serializable(package="hwkeras")
 class CholeskyGaussianHead(keras.layers.Layer):
     """Full-covariance Gaussian head of CHyVAE.
@@ -18,10 +29,11 @@ class CholeskyGaussianHead(keras.layers.Layer):
     ``L`` whose diagonal is ``softplus(.) + 1e-4``. The posterior covariance is
     ``S = L L^T + 1e-4 I`` and the layer returns ``(mean, scale_tril)`` with
     ``scale_tril = cholesky(S)``, the exact Cholesky factor of ``S``: ``z = mean + scale_tril @ eps``.
+    It computes in float32 under any dtype policy (see ``float32_layer``).
     """
 
     def __init__(self, latent_dim, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**float32_layer(kwargs))
         self.latent_dim = int(latent_dim)
         p = self.latent_dim
         self.dense = keras.layers.Dense(p + p * (p + 1) // 2, name="dense")
@@ -63,10 +75,10 @@ class CholeskyGaussianHead(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="hwkeras")
 class DiagonalGaussianHead(keras.layers.Layer):
-    """Diagonal Gaussian head of the baselines: features -> (mean, log_variance)."""
+    """Diagonal Gaussian head of the baselines: features -> (mean, log_variance), in float32."""
 
     def __init__(self, latent_dim, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**float32_layer(kwargs))
         self.latent_dim = int(latent_dim)
         self.dense = keras.layers.Dense(2 * self.latent_dim, name="dense")
 
