@@ -144,3 +144,45 @@ class TraversalSummaries(keras.callbacks.Callback):
         self.writer.scalar("active_latents", sum(not row["collapsed"] for row in rows), step)
         self.writer.flush()
         self.written.append(step)
+
+
+class EpochScalars(keras.callbacks.Callback):
+    """The epoch scalars of keras.callbacks.TensorBoard (``LOG_DIR/train``, tags ``epoch_<metric>``),
+    written with the tensorboard package alone.
+
+    Keras's callback writes through ``tf.summary``: it imports TensorFlow, which a JAX or PyTorch
+    process on a GPU machine may not have (and should not load beside JAX: their CUDA libraries
+    clash). ``epoch_logger`` picks this one off the TensorFlow backend.
+    """
+
+    def __init__(self, log_dir, log=None):
+        super().__init__()
+        self.log_dir = os.path.join(log_dir, "train")
+        self.log = log or (lambda message: warnings.warn(message, RuntimeWarning, stacklevel=2))
+        self.writer = None
+
+    def on_train_begin(self, logs=None):
+        if self.writer is None:
+            self.writer, problem = open_writer(self.log_dir)
+            if problem:
+                self.log(problem.replace("TraversalSummaries: no TensorBoard images", "no TensorBoard scalars"))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.writer is None:
+            return
+        for name, value in (logs or {}).items():
+            if np.ndim(value) == 0:
+                self.writer.scalar(f"epoch_{name}", float(value), epoch)
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def epoch_logger(log_dir):
+    """Keras's TensorBoard callback on the TensorFlow backend, ``EpochScalars`` on the others."""
+    if keras.backend.backend() == "tensorflow":
+        return keras.callbacks.TensorBoard(log_dir=log_dir)
+    return EpochScalars(log_dir)
