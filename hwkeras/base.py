@@ -15,6 +15,7 @@ batch mean and what the trackers report are float32.
 import keras
 from keras import ops
 
+from hwkeras.device_ops import seed_generator
 from hwkeras.devices import PRECISIONS
 from hwkeras.layers import build_decoder, build_encoder, validate_image_shape
 
@@ -48,7 +49,7 @@ class LatentVariableModel(keras.Model):
         self.decoder = build_decoder(self.image_shape, latent_dim, self.hidden_units, dtype=precision)
         self.head = self.build_head()
         self.head.build((None, self.hidden_units))
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = seed_generator(seed)
         self.trackers = {
             name: keras.metrics.Mean(name=name) for name in ("loss",) + tuple(self.term_names)
         }

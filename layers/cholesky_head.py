@@ -4,6 +4,8 @@ import numpy as np
 import keras
 from keras import ops
 
+from hwkeras.device_ops import cholesky, constant
+
 # The original code adds 1e-4 to the softplus diagonal and 1e-4 I to the covariance so that
 # log|S| and S^-1 stay finite early in training.
 DIAGONAL_OFFSET = 1e-4
@@ -51,10 +53,10 @@ class CholeskyGaussianHead(keras.layers.Layer):
         """The packed vector (B, p(p+1)/2) -> L (B, p, p) with a softplus diagonal."""
         p = self.latent_dim
         padded = ops.pad(packed, [[0, 0], [1, 0]])
-        full = ops.reshape(ops.take(padded, self._tril_index, axis=1), (-1, p, p))
+        full = ops.reshape(ops.take(padded, constant(self._tril_index, "int32"), axis=1), (-1, p, p))
         diag = ops.softplus(full) + DIAGONAL_OFFSET
         # A backend tensor, not the numpy mask: torch cannot mix a grad-carrying tensor with numpy.
-        mask = ops.convert_to_tensor(self._diag_mask, dtype=full.dtype)
+        mask = constant(self._diag_mask, full.dtype)
         return full * (1.0 - mask) + diag * mask
 
     def call(self, features):
@@ -63,7 +65,7 @@ class CholeskyGaussianHead(keras.layers.Layer):
         mean = out[:, :p]
         lower = self.lower_factor(out[:, p:])
         covariance = ops.matmul(lower, ops.swapaxes(lower, -1, -2)) + COVARIANCE_JITTER * ops.eye(p)
-        return mean, ops.cholesky(covariance)
+        return mean, cholesky(covariance)
 
     def compute_output_shape(self, input_shape):
         b = input_shape[0]
