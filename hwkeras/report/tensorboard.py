@@ -99,6 +99,7 @@ class TraversalSummaries(keras.callbacks.Callback):
         self.step = 0
         self.written = []  # the steps summarised, for the caller and the tests
         self._epoch_start = 0
+        self._last_begin = -1  # the first step of the epoch's latest call
         self._noted = False
 
     def on_train_begin(self, logs=None):
@@ -108,14 +109,26 @@ class TraversalSummaries(keras.callbacks.Callback):
                 self._noted = True
                 self.log(problem)
 
-    def on_train_batch_end(self, batch, logs=None):
-        # ``batch`` is the last step of the call within the epoch (steps_per_execution may be > 1).
-        previous, self.step = self.step, self._epoch_start + batch + 1
-        if self.step // self.every_n_steps > previous // self.every_n_steps:
-            self.write(self.step)
+    # The steps are counted when a batch *begins* (the steps finished so far) and when the epoch
+    # ends, not in on_train_batch_end: a callback with its own on_train_batch_end makes Keras turn
+    # every step's logs into Python floats on the training thread, which on JAX and torch waits
+    # for the accelerator to finish each step before the next one is dispatched.
+    def on_train_batch_begin(self, batch, logs=None):
+        # ``batch`` is the first step of the call within the epoch (steps_per_execution may be > 1).
+        self._last_begin = batch
+        self._advance(self._epoch_start + batch)
 
     def on_epoch_end(self, epoch, logs=None):
-        self._epoch_start = self.step
+        finished = self._last_begin + getattr(self._model, "steps_per_execution", 1)
+        if (self.params or {}).get("steps"):
+            finished = min(finished, self.params["steps"])
+        self._advance(self._epoch_start + finished)
+        self._epoch_start, self._last_begin = self.step, -1
+
+    def _advance(self, step):
+        previous, self.step = self.step, max(self.step, step)
+        if self.step // self.every_n_steps > previous // self.every_n_steps:
+            self.write(self.step)
 
     def on_train_end(self, logs=None):
         if self.step and (not self.written or self.written[-1] != self.step):
