@@ -34,8 +34,11 @@ def constant(value, dtype):
     """``ops.convert_to_tensor(value, dtype)`` for a numpy constant, converted once per device on torch."""
     if not _torch():
         return ops.convert_to_tensor(value, dtype=dtype)
+    import torch
     from keras.src.backend.torch.core import get_device
 
+    if torch.compiler.is_compiling():  # torch.compile folds the constant into its graph itself
+        return ops.convert_to_tensor(value, dtype=dtype)
     value = np.asarray(value)
     key = (value.tobytes(), value.shape, value.dtype.str, str(dtype), str(get_device()))
     tensor = _CONSTANTS.get(key)
@@ -68,3 +71,27 @@ class HostSeedGenerator(keras.random.SeedGenerator):
 def seed_generator(seed=None, name=None):
     """A ``keras.random.SeedGenerator`` for the model's noise; its state on the CPU under torch."""
     return HostSeedGenerator(seed, name=name) if _torch() else keras.random.SeedGenerator(seed, name=name)
+
+
+def unrolled_cholesky(s):
+    """cholesky(s) for a batch (B, p, p) written as p column steps of elementwise ops and small
+    products, which XLA fuses, instead of one library call per factorisation and two triangular
+    solves for its gradient (cuSOLVER/cuBLAS batched kernels that are slow for 10 x 10 matrices).
+
+    Not used by default: a candidate that ``benchmarks/bench_gpu.py`` times against
+    ``ops.cholesky`` in the JAX CHyVAE step (tests/test_device_ops.py checks its values and
+    gradients). Cholesky-Banachiewicz: column j is v / sqrt(v_j), v = s[:, j] - L[:, :j] L[j, :j]^T.
+    """
+    p = s.shape[-1]
+    rows = np.arange(p)
+    columns = []
+    for j in range(p):
+        v = s[:, :, j]
+        if j:
+            previous = ops.stack(columns, axis=-1)  # (B, p, j)
+            v = v - ops.einsum("bik,bk->bi", previous, previous[:, j, :])
+        d = ops.sqrt(v[:, j:j + 1])
+        below = constant((rows > j).astype("float32"), v.dtype)
+        at = constant((rows == j).astype("float32"), v.dtype)
+        columns.append(v / d * below + d * at)
+    return ops.stack(columns, axis=-1)

@@ -117,6 +117,12 @@ def posterior_scale(psi, z):
 # constants, so a step has no factorisation at all (a tensor Psi, e.g. a serving input, is
 # inverted in keras.ops instead).
 
+def _dimension(z, psi):
+    """p as a Python int: from a numpy Psi when there is one (under torch.compile a tensor's shape
+    is symbolic, and scipy's multigammaln wants an int)."""
+    return np.shape(psi)[0] if isinstance(psi, np.ndarray) else int(z.shape[-1])
+
+
 def _rank_one_posterior(z, psi):
     """(P, log|Psi|, a = P z, c = 1 + z^T P z) for Psi' = Psi + z z^T."""
     if isinstance(psi, np.ndarray):
@@ -140,7 +146,7 @@ def kl_latent(mean, scale_tril, z, psi, nu):
     with S = scale_tril scale_tril^T and, by Sherman-Morrison,
     tr(Psi'^-1 M) = tr(P M) - a^T M a / c for M = S + mu mu^T.
     """
-    p = int(mean.shape[-1])  # a Python int also under torch.compile (scipy wants one)
+    p = _dimension(mean, psi)
     nu = float(nu)
     nu_post = nu + 1.0
     constant = -p - p * math.log(2.0) - float(multivariate_digamma(nu_post / 2.0, p))
@@ -162,7 +168,7 @@ def kl_hyperprior(z, psi, nu):
 
     where log|Psi'| - log|Psi| = log c and tr(Psi Psi'^-1) = p - z^T P z / c = p - (c - 1) / c.
     """
-    p = int(z.shape[-1])
+    p = _dimension(z, psi)
     nu = float(nu)
     nu_post = nu + 1.0
     constant = (float(multivariate_lgamma(nu / 2.0, p)) - float(multivariate_lgamma(nu_post / 2.0, p))

@@ -64,3 +64,26 @@ def test_on_torch_constants_are_cached_and_the_seed_state_lives_on_the_host(tmp_
     done = subprocess.run([sys.executable, "-c", TORCH_CHECK, str(tmp_path / "m.keras")], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
+def test_unrolled_cholesky_matches_the_library_factor_and_its_gradient():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    spd = np.stack([random_spd(rng, 10) for _ in range(6)])
+    np.testing.assert_allclose(ops.convert_to_numpy(device_ops.unrolled_cholesky(spd.astype("float32"))),
+                               np.linalg.cholesky(spd), rtol=1e-5, atol=1e-5)
+    weights = tf.constant(rng.normal(size=spd.shape), tf.float32)
+
+    def gradient(factorise):
+        s = tf.constant(spd, tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(s)
+            factor = factorise(s)
+            value = tf.reduce_sum(factor * weights) + tf.reduce_sum(tf.math.log(tf.linalg.diag_part(factor)))
+        g = tape.gradient(value, s).numpy()
+        return 0.5 * (g + np.swapaxes(g, 1, 2))  # only the symmetric part is defined
+
+    expected = gradient(tf.linalg.cholesky)
+    np.testing.assert_allclose(gradient(device_ops.unrolled_cholesky), expected, rtol=1e-4,
+                               atol=1e-4 * np.abs(expected).max())
