@@ -17,6 +17,7 @@ import click
 
 from hwkeras.cli.common import (InputError, backend_option, check_creatable_dir, check_plain_name, one_line,
                                 parse_metric_params)
+from hwkeras.devices import DISTRIBUTIONS, PRECISIONS, check_distribution
 from hwkeras.models import MODEL_NAMES
 from hwkeras.presets import PRESETS
 
@@ -79,7 +80,8 @@ def resolve_options(options):
     for key in ("latent_dim", "batch_size", "steps", "learning_rate"):
         if options.get(key) is not None:
             config[key] = options[key]
-    for key in ("model", "dataset", "data_dir", "preset", "image_size", "seed", "psi", "hidden_units"):
+    for key in ("model", "dataset", "data_dir", "preset", "image_size", "seed", "psi", "hidden_units",
+                "precision", "distribute"):
         config[key] = options.get(key)
     if config["hidden_units"] is None and config["dataset"] in DATASETS:
         config["hidden_units"] = DATASETS[config["dataset"]].hidden_units
@@ -89,6 +91,8 @@ def resolve_options(options):
         raise ValueError(f"--learning-rate must be a finite positive number, got {config['learning_rate']}")
     if config["latent_dim"] < 1 or (config["hidden_units"] or 1) < 1:
         raise ValueError("--latent-dim and --hidden-units must be positive integers")
+    if os.environ.get("KERAS_BACKEND"):  # else Keras may read ~/.keras/keras.json: checked once it runs
+        check_distribution(config["distribute"], os.environ["KERAS_BACKEND"])
     # The model's own options: only those the user gave; the rest take the model's defaults.
     config["model_options"] = {k: options[k] for k in MODEL_OPTIONS if options.get(k) is not None}
     for key, value in config["model_options"].items():
@@ -111,7 +115,7 @@ def build_run_model(config, dataset, psi):
         warnings.simplefilter("always")
         model = build_model(config["model"], latent_dim=config["latent_dim"],
                             image_shape=dataset.observation_shape, hidden_units=config["hidden_units"],
-                            seed=config["seed"], **model_kwargs)
+                            seed=config["seed"], dtype=config.get("precision"), **model_kwargs)
     for w in caught:
         click.echo(f"Warning: {w.message}", err=True)
     return model
@@ -202,7 +206,10 @@ def plan_fit(options):
     check_memory(config, dataset.observation_shape)  # before the model allocates anything
     keras.utils.set_random_seed(config["seed"])
     evaluation = evaluation_callback(options, dataset)
-    model = build_run_model(config, dataset, psi)
+    from hwkeras.training import distribute
+
+    with distribute.start(config.get("distribute"), config["batch_size"]):  # the model is built in its scope
+        model = build_run_model(config, dataset, psi)
     if psi is not None:
         config["psi"] = psi.tolist()
     config["run_options"]["export_path"] = export_path
@@ -277,6 +284,12 @@ def train(plan):
     click.echo(describe_run(plan))
     device, warning = describe_device()
     click.echo(f"Training on {device}")
+    from hwkeras.training import distribute
+
+    for line in (distribute.describe(config.get("distribute"), model),
+                 "precision mixed_bfloat16" if config.get("precision") == "mixed_bfloat16" else None):
+        if line:
+            click.echo(f"  {line}")
     if warning:
         click.echo(f"Warning: {warning}", err=True)
     _log_data_progress()
@@ -300,7 +313,8 @@ def train(plan):
                      on_saved=lambda checkpoint: write_config(plan, steps_trained=checkpoint.step),
                      metadata={"steps_per_epoch": plan.steps_per_epoch})
     callbacks = training_callbacks(plan, preview, guard)
-    model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]))
+    with distribute.model_scope(model):  # TensorFlow: the optimizer's variables mirrored like the model's
+        model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]))
     if plan.checkpoint is not None:
         resume_from_checkpoint(plan)
     fit_with_guard(plan, callbacks, guard)
@@ -361,11 +375,17 @@ def _dataset_names():
 @click.option("--update-order", help="factor-vae, bf-vae-*: 'simultaneous' (disentanglement_lib: both updates from "
                                      "one batch) or 'vae-first' (BF-VAE's authors: the discriminator then trains on a "
                                      "second batch; --batch-size stays the VAE's).  [model's]")
-@click.option("--batch-size", type=int, help="Images per step.  [preset]")
+@click.option("--batch-size", type=int, help="Images per step (split over the devices with --distribute).  [preset]")
 @click.option("--steps", type=int, help="Training steps.  [preset]")
 @click.option("--learning-rate", type=float, help="Adam learning rate.  [preset]")
 @click.option("--hidden-units", type=int,
               help="Width of the dense layer.  [128 for dSprites/ellipses, 256 for CelebA, Chairs, Faces]")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="float32", show_default=True,
+              help="mixed_bfloat16: the encoder and decoder compute in bfloat16 (float32 weights); the "
+                   "posterior, the hyperprior math and the loss stay float32 (docs/BACKENDS.md).")
+@click.option("--distribute", type=click.Choice(DISTRIBUTIONS), default="none", show_default=True,
+              help="Split each batch over all local devices: data-parallel (--backend jax) or mirrored "
+                   "(tensorflow; MultiWorkerMirroredStrategy when TF_CONFIG is set).")
 @click.option("--image-size", type=int, default=64, show_default=True, help="Image height and width (multiple of 16).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the data stream, the weights and the noise.")
 @click.option("--output-dir", type=click.Path(), default="runs", show_default=True,

@@ -22,13 +22,13 @@ def training_callbacks(plan, preview, guard):
     """The loggers, the pictures and ``guard`` (last: an epoch is logged before its checkpoint)."""
     import keras
 
-    from hwkeras.training.run_logs import FlushedTensorBoard
+    from hwkeras.training.run_logs import epoch_logger
 
     run_dir, start = plan.run_dir, plan.start_step
     callbacks = [plan.evaluation] if plan.evaluation else []  # evaluation first: the loggers see its scores
     if plan.evaluation is not None:
         plan.evaluation.path = os.path.join(run_dir, "eval_metrics.json")  # kept by a run stopped later
-    callbacks += [FlushedTensorBoard(log_dir=os.path.join(run_dir, "logs"), write_graph=start == 0),
+    callbacks += [epoch_logger(os.path.join(run_dir, "logs"), write_graph=start == 0),
                   keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=start > 0)]
     if plan.config["run_options"].get("summary_every"):
         from hwkeras.report import TraversalSummaries

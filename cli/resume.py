@@ -141,7 +141,11 @@ def plan_resume(options, given):
     if evaluation is not None:
         evaluation.records = _eval_records(run_dir)
     config.update(steps=steps, data_dir=data_dir, run_options={**kept, "export_path": export_path})
-    return FitPlan(options, config, dataset, checkpoint.build_model(), evaluation, run_dir, export_path,
+    from hwkeras.training import distribute
+
+    with distribute.start(config.get("distribute"), config["batch_size"]):  # as the run was built
+        model = checkpoint.build_model()
+    return FitPlan(options, config, dataset, model, evaluation, run_dir, export_path,
                    epochs=epochs, steps_per_epoch=steps_per_epoch, start_step=checkpoint.step,
                    checkpoint=checkpoint, replace_export=replace_export)
 

@@ -3,11 +3,20 @@
 A subclass supplies ``build_head()`` (features -> posterior parameters) and
 ``compute_terms(x, training, noise)`` returning per-example tensors, at least ``loss``,
 ``reconstruction`` and ``elbo`` plus its own regulariser terms named in ``term_names``.
+
+Precision: the model's Keras dtype policy (its ``dtype`` argument, else the global policy of
+``keras.config.set_dtype_policy``) is ``"float32"`` or ``"mixed_bfloat16"``. Under the mixed
+policy the encoder and decoder networks compute in bfloat16 with float32 weights; the posterior
+heads, the hyperprior layer and everything after them stay float32 (they set their own policy),
+and the decoder's logits are cast to float32 before the likelihood, so every loss term, its
+batch mean and what the trackers report are float32.
 """
 
 import keras
 from keras import ops
 
+from hwkeras.device_ops import seed_generator
+from hwkeras.devices import PRECISIONS
 from hwkeras.layers import build_decoder, build_encoder, validate_image_shape
 
 
@@ -24,7 +33,11 @@ class LatentVariableModel(keras.Model):
     term_names = ("reconstruction", "elbo")
 
     def __init__(self, latent_dim=10, image_shape=(64, 64, 1), hidden_units=128, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**kwargs)  # ``dtype`` in kwargs sets self.dtype_policy (default: the global one)
+        precision = self.dtype_policy.name
+        if precision not in PRECISIONS:
+            raise ValueError(f"hwkeras models train in {' or '.join(PRECISIONS)}, not the dtype policy "
+                             f"{precision!r}; pass dtype='mixed_bfloat16' or set keras.config.set_dtype_policy")
         latent_dim = int(latent_dim)
         if latent_dim < 1:
             raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}")
@@ -32,11 +45,11 @@ class LatentVariableModel(keras.Model):
         self.image_shape = validate_image_shape(image_shape)
         self.hidden_units = int(hidden_units)
         self.seed = seed
-        self.encoder_body = build_encoder(self.image_shape, self.hidden_units)
-        self.decoder = build_decoder(self.image_shape, latent_dim, self.hidden_units)
+        self.encoder_body = build_encoder(self.image_shape, self.hidden_units, dtype=precision)
+        self.decoder = build_decoder(self.image_shape, latent_dim, self.hidden_units, dtype=precision)
         self.head = self.build_head()
         self.head.build((None, self.hidden_units))
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = seed_generator(seed)
         self.trackers = {
             name: keras.metrics.Mean(name=name) for name in ("loss",) + tuple(self.term_names)
         }
@@ -55,7 +68,8 @@ class LatentVariableModel(keras.Model):
         return self.head(self.encoder_body(x, training=training), training=training)
 
     def decode_logits(self, z, training=False):
-        return self.decoder(z, training=training)
+        """Bernoulli logits (B, H, W, C), in float32 whatever the decoder computes in."""
+        return ops.cast(self.decoder(z, training=training), "float32")
 
     def decode(self, z, training=False):
         """Latents (B, p) -> pixel probabilities (B, H, W, C)."""
@@ -122,4 +136,5 @@ class LatentVariableModel(keras.Model):
             "image_shape": list(self.image_shape),
             "hidden_units": self.hidden_units,
             "seed": self.seed,
+            "dtype": self.dtype_policy.name,
         }

@@ -10,7 +10,30 @@ import os
 import sys
 
 BACKENDS = ("tensorflow", "jax", "torch")
+#: Keras dtype policies hwkeras trains in (``hwkeras fit --precision``, a model's ``dtype``). No
+#: float16: it would need loss scaling, which bfloat16's float32-sized exponent does not.
+PRECISIONS = ("float32", "mixed_bfloat16")
+#: ``hwkeras fit --distribute``: none, JAX's DataParallel or TensorFlow's MirroredStrategy
+#: (hwkeras.training.distribute).
+DISTRIBUTIONS = ("none", "data-parallel", "mirrored")
+#: The backend each distribution runs on.
+BACKEND_OF = {"data-parallel": "jax", "mirrored": "tensorflow"}
 _NVIDIA_GPUS = "/proc/driver/nvidia/gpus"  # one folder per GPU the NVIDIA driver sees (Linux)
+
+
+def check_distribution(name, backend):
+    """``name`` if this backend can train that way, else a one-line ValueError naming the fix."""
+    if name is None or name == "none":
+        return "none"
+    if name not in DISTRIBUTIONS:
+        raise ValueError(f"unknown distribution {name!r}; choose one of: {', '.join(DISTRIBUTIONS)}")
+    needed = BACKEND_OF[name]
+    if backend != needed:
+        other = {b: n for n, b in BACKEND_OF.items()}.get(backend)
+        hint = f" (on {backend} use --distribute {other})" if other else ""
+        raise ValueError(f"--distribute {name} runs on the {needed} backend, not {backend}; "
+                         f"use --backend {needed}{hint}")
+    return name
 
 
 def select_backend(name):

@@ -53,9 +53,9 @@ class HyperpriorVAE(LatentVariableModel):
         z = mean + ops.einsum("bij,bj->bi", scale_tril, self.standard_normal(shape, eps))
         z_tilde = mean + ops.einsum("bij,bj->bi", scale_tril, self.standard_normal(shape, eps_tilde))
         reconstruction = bernoulli_nll(x, self.decode_logits(z, training=training))
-        psi = ops.convert_to_tensor(self.psi, dtype="float32")
-        kl_latent = priors.kl_latent(mean, scale_tril, z_tilde, psi, self.nu)
-        kl_hyperprior = priors.kl_hyperprior(z_tilde, psi, self.nu)
+        # Psi is a float64 numpy constant: priors inverts it once, in float64.
+        kl_latent = priors.kl_latent(mean, scale_tril, z_tilde, self.psi, self.nu)
+        kl_hyperprior = priors.kl_hyperprior(z_tilde, self.psi, self.nu)
         loss = reconstruction + kl_latent + kl_hyperprior
         return {
             "loss": loss,

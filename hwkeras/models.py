@@ -83,9 +83,10 @@ def model_options(name):
     return options
 
 
-def build_model(name, latent_dim, image_shape, hidden_units, seed=None, **options):
+def build_model(name, latent_dim, image_shape, hidden_units, seed=None, dtype=None, **options):
     """Model ``name`` with ``options``; options left at None take the model's default.
 
+    ``dtype``: the Keras dtype policy, "float32" or "mixed_bfloat16" (None: the global policy).
     Raises a one-line ValueError for an unknown name or an option the model does not take.
     """
     cls = model_class(name)
@@ -95,6 +96,8 @@ def build_model(name, latent_dim, image_shape, hidden_units, seed=None, **option
     if unknown:
         raise ValueError(f"model {name!r} takes no option {', '.join(unknown)}; "
                          f"its options are: {', '.join(sorted(known)) or 'none'}")
+    if dtype is not None:
+        given["dtype"] = dtype
     return cls(latent_dim=latent_dim, image_shape=image_shape, hidden_units=hidden_units, seed=seed, **given)
 
 

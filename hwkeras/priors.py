@@ -14,6 +14,8 @@ import numpy as np
 from keras import ops
 from scipy import special
 
+from hwkeras.device_ops import constant
+
 
 def multivariate_lgamma(a, p):
     """log Gamma_p(a) = p(p-1)/4 log(pi) + sum_{j=1..p} log Gamma(a + (1 - j)/2), in float64."""
@@ -110,16 +112,27 @@ def posterior_scale(psi, z):
 # factorisation: with P = Psi^-1, a = P z and c = 1 + z^T P z,
 #     log|Psi'| = log|Psi| + log c                      (matrix determinant lemma)
 #     Psi'^-1   = P - a a^T / c                         (Sherman-Morrison)
-# The only p x p work per example is the product P scale_tril; one inverse and one log-determinant
-# of the constant Psi per step replace three batched Cholesky factorisations and four triangular
-# solves (which dominate a GPU step at these sizes).
+# The only p x p work per example is the product P scale_tril. Psi is a constant of the model: given
+# as a numpy array, P and log|Psi| are computed on the host in float64 and enter the step as
+# constants, so a step has no factorisation at all (a tensor Psi, e.g. a serving input, is
+# inverted in keras.ops instead).
+
+def _dimension(z, psi):
+    """p as a Python int: from a numpy Psi when there is one (under torch.compile a tensor's shape
+    is symbolic, and scipy's multigammaln wants an int)."""
+    return np.shape(psi)[0] if isinstance(psi, np.ndarray) else int(z.shape[-1])
+
 
 def _rank_one_posterior(z, psi):
     """(P, log|Psi|, a = P z, c = 1 + z^T P z) for Psi' = Psi + z z^T."""
-    psi = ops.convert_to_tensor(psi, dtype=z.dtype)
-    psi_inverse = ops.inv(psi)
+    if isinstance(psi, np.ndarray):
+        psi = psi.astype("float64")
+        psi_inverse, logdet_psi = constant(np.linalg.inv(psi), z.dtype), float(np.linalg.slogdet(psi)[1])
+    else:
+        psi = ops.convert_to_tensor(psi, dtype=z.dtype)
+        psi_inverse, logdet_psi = ops.inv(psi), ops.logdet(psi)
     a = ops.matmul(z, psi_inverse)  # P is symmetric: z P = (P z)^T
-    return psi_inverse, ops.logdet(psi), a, 1.0 + ops.sum(a * z, axis=-1)
+    return psi_inverse, logdet_psi, a, 1.0 + ops.sum(a * z, axis=-1)
 
 
 # The terms that depend on nu alone are computed once, in float64: at nu = 10^4 log Gamma_p(nu/2)
@@ -133,7 +146,7 @@ def kl_latent(mean, scale_tril, z, psi, nu):
     with S = scale_tril scale_tril^T and, by Sherman-Morrison,
     tr(Psi'^-1 M) = tr(P M) - a^T M a / c for M = S + mu mu^T.
     """
-    p = mean.shape[-1]
+    p = _dimension(mean, psi)
     nu = float(nu)
     nu_post = nu + 1.0
     constant = -p - p * math.log(2.0) - float(multivariate_digamma(nu_post / 2.0, p))
@@ -155,7 +168,7 @@ def kl_hyperprior(z, psi, nu):
 
     where log|Psi'| - log|Psi| = log c and tr(Psi Psi'^-1) = p - z^T P z / c = p - (c - 1) / c.
     """
-    p = z.shape[-1]
+    p = _dimension(z, psi)
     nu = float(nu)
     nu_post = nu + 1.0
     constant = (float(multivariate_lgamma(nu / 2.0, p)) - float(multivariate_lgamma(nu_post / 2.0, p))

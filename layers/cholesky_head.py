@@ -4,10 +4,23 @@ import numpy as np
 import keras
 from keras import ops
 
+from hwkeras.device_ops import cholesky, constant
+
 # The original code adds 1e-4 to the softplus diagonal and 1e-4 I to the covariance so that
 # log|S| and S^-1 stay finite early in training.
 DIAGONAL_OFFSET = 1e-4
 COVARIANCE_JITTER = 1e-4
+
+
+def float32_layer(kwargs):
+    """Layer kwargs with the float32 dtype policy unless one is given.
+
+    The posterior's parameters feed a Cholesky factorisation, log-determinants and the KL terms:
+    in bfloat16 (about 3 significant digits) softplus(.) + 1e-4 and S + 1e-4 I would round away
+    their offsets. Under ``mixed_bfloat16`` the heads therefore cast their bfloat16 features to
+    float32 and compute in float32, as Keras's mixed-precision guide does for a model's last layer.
+    """
+    return {"dtype": "float32", **kwargs} if kwargs.get("dtype") is None else kwargs
 
 
 @keras.saving.register_keras_serializable(package="hwkeras")
@@ -18,10 +31,11 @@ class CholeskyGaussianHead(keras.layers.Layer):
     ``L`` whose diagonal is ``softplus(.) + 1e-4``. The posterior covariance is
     ``S = L L^T + 1e-4 I`` and the layer returns ``(mean, scale_tril)`` with
     ``scale_tril = cholesky(S)``, the exact Cholesky factor of ``S``: ``z = mean + scale_tril @ eps``.
+    It computes in float32 under any dtype policy (see ``float32_layer``).
     """
 
     def __init__(self, latent_dim, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**float32_layer(kwargs))
         self.latent_dim = int(latent_dim)
         p = self.latent_dim
         self.dense = keras.layers.Dense(p + p * (p + 1) // 2, name="dense")
@@ -39,10 +53,10 @@ class CholeskyGaussianHead(keras.layers.Layer):
         """The packed vector (B, p(p+1)/2) -> L (B, p, p) with a softplus diagonal."""
         p = self.latent_dim
         padded = ops.pad(packed, [[0, 0], [1, 0]])
-        full = ops.reshape(ops.take(padded, self._tril_index, axis=1), (-1, p, p))
+        full = ops.reshape(ops.take(padded, constant(self._tril_index, "int32"), axis=1), (-1, p, p))
         diag = ops.softplus(full) + DIAGONAL_OFFSET
         # A backend tensor, not the numpy mask: torch cannot mix a grad-carrying tensor with numpy.
-        mask = ops.convert_to_tensor(self._diag_mask, dtype=full.dtype)
+        mask = constant(self._diag_mask, full.dtype)
         return full * (1.0 - mask) + diag * mask
 
     def call(self, features):
@@ -51,7 +65,7 @@ class CholeskyGaussianHead(keras.layers.Layer):
         mean = out[:, :p]
         lower = self.lower_factor(out[:, p:])
         covariance = ops.matmul(lower, ops.swapaxes(lower, -1, -2)) + COVARIANCE_JITTER * ops.eye(p)
-        return mean, ops.cholesky(covariance)
+        return mean, cholesky(covariance)
 
     def compute_output_shape(self, input_shape):
         b = input_shape[0]
@@ -63,10 +77,10 @@ class CholeskyGaussianHead(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="hwkeras")
 class DiagonalGaussianHead(keras.layers.Layer):
-    """Diagonal Gaussian head of the baselines: features -> (mean, log_variance)."""
+    """Diagonal Gaussian head of the baselines: features -> (mean, log_variance), in float32."""
 
     def __init__(self, latent_dim, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**float32_layer(kwargs))
         self.latent_dim = int(latent_dim)
         self.dense = keras.layers.Dense(2 * self.latent_dim, name="dense")
 

@@ -30,37 +30,42 @@ def validate_image_shape(image_shape):
     return shape
 
 
-def build_encoder(image_shape, hidden_units=128, name="encoder"):
-    """images (B, H, W, C) in [0, 1] -> features (B, hidden_units)."""
+def build_encoder(image_shape, hidden_units=128, name="encoder", dtype=None):
+    """images (B, H, W, C) in [0, 1] -> features (B, hidden_units).
+
+    ``dtype``: the layers' Keras dtype policy (e.g. "mixed_bfloat16"); None takes the global one.
+    """
     image_shape = validate_image_shape(image_shape)
     layers = [keras.Input(shape=image_shape)]
     for i, filters in enumerate(CONV_FILTERS):
         layers.append(
             keras.layers.Conv2D(
-                filters, KERNEL_SIZE, strides=2, padding="same", activation="relu", name=f"conv{i}"
+                filters, KERNEL_SIZE, strides=2, padding="same", activation="relu", name=f"conv{i}", dtype=dtype
             )
         )
-    layers += [keras.layers.Flatten(), keras.layers.Dense(hidden_units, activation="relu", name="hidden")]
+    layers += [keras.layers.Flatten(dtype=dtype),
+               keras.layers.Dense(hidden_units, activation="relu", name="hidden", dtype=dtype)]
     return keras.Sequential(layers, name=name)
 
 
-def build_decoder(image_shape, latent_dim, hidden_units=128, name="decoder"):
-    """z (B, latent_dim) -> Bernoulli logits (B, H, W, C)."""
+def build_decoder(image_shape, latent_dim, hidden_units=128, name="decoder", dtype=None):
+    """z (B, latent_dim) -> Bernoulli logits (B, H, W, C), computed in ``dtype``'s policy."""
     h, w, c = validate_image_shape(image_shape)
     top = CONV_FILTERS[-1]
     layers = [
         keras.Input(shape=(latent_dim,)),
-        keras.layers.Dense(hidden_units, activation="relu", name="hidden"),
-        keras.layers.Dense((h // 16) * (w // 16) * top, activation="relu", name="project"),
-        keras.layers.Reshape((h // 16, w // 16, top)),
+        keras.layers.Dense(hidden_units, activation="relu", name="hidden", dtype=dtype),
+        keras.layers.Dense((h // 16) * (w // 16) * top, activation="relu", name="project", dtype=dtype),
+        keras.layers.Reshape((h // 16, w // 16, top), dtype=dtype),
     ]
     for i, filters in enumerate(reversed(CONV_FILTERS[:-1])):
         layers.append(
             keras.layers.Conv2DTranspose(
-                filters, KERNEL_SIZE, strides=2, padding="same", activation="relu", name=f"deconv{i}"
+                filters, KERNEL_SIZE, strides=2, padding="same", activation="relu", name=f"deconv{i}",
+                dtype=dtype,
             )
         )
     layers.append(
-        keras.layers.Conv2DTranspose(c, KERNEL_SIZE, strides=2, padding="same", name="logits")
+        keras.layers.Conv2DTranspose(c, KERNEL_SIZE, strides=2, padding="same", name="logits", dtype=dtype)
     )
     return keras.Sequential(layers, name=name)

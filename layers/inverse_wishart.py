@@ -11,6 +11,7 @@ import keras
 from keras import ops
 
 from hwkeras import priors
+from hwkeras.layers.cholesky_head import float32_layer
 
 
 def bartlett_inverse_wishart(num_samples, psi, nu, seed=None):
@@ -48,11 +49,12 @@ class InverseWishartSampler(keras.layers.Layer):
     ``sampler.sample(num_samples, nu=None)`` (or ``sampler(num_samples=n)``) returns
     (num_samples, p, p); ``nu`` overrides the degrees of freedom for this call (Psi unchanged).
     ``psi=None`` takes the default scale ``max(nu - p - 1, 1) I`` of ``latent_dim`` dimensions.
-    The pair is validated here, once (``hwkeras.priors.hyperprior_parameters``).
+    The pair is validated here, once (``hwkeras.priors.hyperprior_parameters``). It computes in
+    float32 under any dtype policy (the Bartlett factors and triangular solves need it).
     """
 
     def __init__(self, psi=None, nu=priors.DEFAULT_NU, seed=None, latent_dim=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**float32_layer(kwargs))
         if psi is None and latent_dim is None:
             raise ValueError("InverseWishartSampler needs psi or latent_dim")
         if latent_dim is None:

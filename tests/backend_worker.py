@@ -25,6 +25,7 @@ from hwkeras.baselines import discriminator as adversary  # noqa: E402
 from hwkeras.layers import InverseWishartSampler  # noqa: E402
 from hwkeras.layers.inverse_wishart import bartlett_inverse_wishart  # noqa: E402
 from hwkeras.special import digamma, lgamma  # noqa: E402
+from tests import precision_check  # noqa: E402
 
 P, SIDE, BATCH = 3, 16, 8
 SHAPE = (SIDE, SIDE, 1)
@@ -219,6 +220,7 @@ def run(workdir):
     if backend != "tensorflow":  # TF's fits are covered by test_model.py and test_baselines.py
         for name in FIT:
             short_fit(name, out)
+        out.update(precision_check.run(workdir))  # TF's: tests/test_precision.py
     np.savez(os.path.join(workdir, f"{backend}.npz"), **out)
     return out
 

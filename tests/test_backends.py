@@ -20,6 +20,7 @@ import pytest
 from scipy import special, stats
 
 from tests import backend_worker as worker
+from tests import precision_check
 
 ACTIVE = keras.backend.backend()
 CHECKED = ("jax", "torch") if ACTIVE == "tensorflow" else (ACTIVE,)
@@ -132,6 +133,13 @@ def test_short_fit_lowers_the_loss_and_keeps_all_state(results, backend, name):
     assert fit["iterations"] == 12 and fit["seed_moved"]
     if name != "chyvae":  # D's weights and Adam state survive JAX's end-of-epoch state sync
         assert fit["d_iterations"] == 12 and fit["d_change"] > 1e-4
+
+
+@pytest.mark.parametrize("backend", CHECKED)
+@pytest.mark.parametrize("name", precision_check.MODELS)
+def test_mixed_bfloat16_keeps_the_terms_trains_and_saves_its_policy(results, backend, name):
+    """Tolerances and what is checked: tests/precision_check.py (TensorFlow's: tests/test_precision.py)."""
+    precision_check.check(results[backend], name)
 
 
 @pytest.mark.parametrize("backend", ("tensorflow",) + CHECKED)

@@ -32,18 +32,20 @@ def discriminator_leaky_relu(x):
 
 
 def build_discriminator(latent_dim, units=DISCRIMINATOR_UNITS, num_layers=DISCRIMINATOR_LAYERS,
-                        kernel_initializer=GLOROT_UNIFORM, name="discriminator"):
+                        kernel_initializer=GLOROT_UNIFORM, name="discriminator", dtype=None):
     """The MLP D: codes (B, p) -> logits (B, 2), column 0 'real', column 1 'permuted'.
 
     ``kernel_initializer`` (a Keras identifier: a name or a config dict) is used for every layer,
-    the logits' included; biases start at zero.
+    the logits' included; biases start at zero. ``dtype``: the layers' dtype policy (the model's);
+    ``discriminator_terms`` takes the logits in float32 whatever it is.
     """
     inputs = keras.Input((latent_dim,), name="codes")
     h = inputs
     for i in range(num_layers):
         h = keras.layers.Dense(units, activation=discriminator_leaky_relu, kernel_initializer=kernel_initializer,
-                               name=f"discriminator_dense_{i}")(h)
-    logits = keras.layers.Dense(2, kernel_initializer=kernel_initializer, name="discriminator_logits")(h)
+                               name=f"discriminator_dense_{i}", dtype=dtype)(h)
+    logits = keras.layers.Dense(2, kernel_initializer=kernel_initializer, name="discriminator_logits",
+                                dtype=dtype)(h)
     return keras.Model(inputs, logits, name=name)
 
 
@@ -75,9 +77,9 @@ def discriminator_terms(discriminator, codes, seed=None, training=False):
     -(0.5 mean log D(z)_0 + 0.5 mean log D(z_perm)_1). The training step minimises it over
     D's weights only, with D's own optimizer.
     """
-    logits_real = discriminator(codes, training=training)
+    logits_real = ops.cast(discriminator(codes, training=training), "float32")
     permuted = permute_dims(ops.stop_gradient(codes), seed)
-    logits_permuted = discriminator(permuted, training=training)
+    logits_permuted = ops.cast(discriminator(permuted, training=training), "float32")
     tc = logits_real[:, 0] - logits_real[:, 1]
     log_p_real = clipped_log_softmax(logits_real)
     log_p_permuted = clipped_log_softmax(logits_permuted)

@@ -46,7 +46,7 @@ class AdversarialTCModel(DiagonalGaussianVAE):
                          seed=seed, **kwargs)
         self.discriminator = adversary.build_discriminator(
             self.latent_dim, self.discriminator_units, self.discriminator_layers,
-            kernel_initializer=self.discriminator_initializer)
+            kernel_initializer=self.discriminator_initializer, dtype=self.dtype_policy.name)
         self.discriminator_optimizer = adversary.discriminator_optimizer(self.discriminator_learning_rate)
         # Built now so that a .keras file restores its slots into variables that already exist.
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)

@@ -104,6 +104,7 @@ class TraversalSummaries(keras.callbacks.Callback):
         self.final_step = final_step
         self.written = []  # the steps summarised, for the caller and the tests
         self._epoch_start = self.step
+        self._last_begin = -1  # the first step of the epoch's latest call
         self._noted = False
 
     def on_train_begin(self, logs=None):
@@ -113,14 +114,26 @@ class TraversalSummaries(keras.callbacks.Callback):
                 self._noted = True
                 self.log(problem)
 
-    def on_train_batch_end(self, batch, logs=None):
-        # ``batch`` is the last step of the call within the epoch (steps_per_execution may be > 1).
-        previous, self.step = self.step, self._epoch_start + batch + 1
-        if self.step // self.every_n_steps > previous // self.every_n_steps:
-            self.write(self.step)
+    # The steps are counted when a batch *begins* (the steps finished so far) and when the epoch
+    # ends, not in on_train_batch_end: a callback with its own on_train_batch_end makes Keras turn
+    # every step's logs into Python floats on the training thread, which on JAX and torch waits
+    # for the accelerator to finish each step before the next one is dispatched.
+    def on_train_batch_begin(self, batch, logs=None):
+        # ``batch`` is the first step of the call within the epoch (steps_per_execution may be > 1).
+        self._last_begin = batch
+        self._advance(self._epoch_start + batch)
 
     def on_epoch_end(self, epoch, logs=None):
-        self._epoch_start = self.step
+        finished = self._last_begin + getattr(self._model, "steps_per_execution", 1)
+        if (self.params or {}).get("steps"):
+            finished = min(finished, self.params["steps"])
+        self._advance(self._epoch_start + finished)
+        self._epoch_start, self._last_begin = self.step, -1
+
+    def _advance(self, step):
+        previous, self.step = self.step, max(self.step, step)
+        if self.step // self.every_n_steps > previous // self.every_n_steps:
+            self.write(self.step)
 
     def on_train_end(self, logs=None):
         at_end = self.final_step is None or self.step >= self.final_step
@@ -150,3 +163,38 @@ class TraversalSummaries(keras.callbacks.Callback):
         self.writer.scalar("active_latents", sum(not row["collapsed"] for row in rows), step)
         self.writer.flush()
         self.written.append(step)
+
+
+class EpochScalars(keras.callbacks.Callback):
+    """The epoch scalars of keras.callbacks.TensorBoard (``LOG_DIR/train``, tags ``epoch_<metric>``),
+    written with the tensorboard package alone.
+
+    Keras's callback writes through ``tf.summary``: it imports TensorFlow, which a JAX or PyTorch
+    process on a GPU machine may not have (and should not load beside JAX: their CUDA libraries
+    clash). ``hwkeras.training.run_logs.epoch_logger`` picks this one off the TensorFlow backend.
+    """
+
+    def __init__(self, log_dir, log=None):
+        super().__init__()
+        self.log_dir = os.path.join(log_dir, "train")
+        self.log = log or (lambda message: warnings.warn(message, RuntimeWarning, stacklevel=2))
+        self.writer = None
+
+    def on_train_begin(self, logs=None):
+        if self.writer is None:
+            self.writer, problem = open_writer(self.log_dir)
+            if problem:
+                self.log(problem.replace("TraversalSummaries: no TensorBoard images", "no TensorBoard scalars"))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.writer is None:
+            return
+        for name, value in (logs or {}).items():
+            if np.ndim(value) == 0:
+                self.writer.scalar(f"epoch_{name}", float(value), epoch)
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None

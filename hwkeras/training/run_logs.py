@@ -33,6 +33,17 @@ class FlushedTensorBoard(keras.callbacks.TensorBoard):
             writer.flush()
 
 
+def epoch_logger(log_dir, write_graph=True):
+    """The epoch scalars of a run: ``FlushedTensorBoard`` on the TensorFlow backend, else
+    ``EpochScalars`` (the same folder and tags, written without TensorFlow, which a JAX or
+    PyTorch process may not have)."""
+    if keras.backend.backend() == "tensorflow":
+        return FlushedTensorBoard(log_dir=log_dir, write_graph=write_graph)
+    from hwkeras.report.tensorboard import EpochScalars
+
+    return EpochScalars(log_dir)
+
+
 def truncate_history(path, epochs):
     """Keeps history.csv's header and its rows of epochs ``< epochs`` (epoch as CSVLogger writes it, 0-based)."""
     if not os.path.isfile(path):

@@ -1,0 +1,131 @@
+"""mixed_bfloat16 against float32 under the active Keras backend; used by tests/test_precision.py
+(TensorFlow, in-process) and tests/backend_worker.py (JAX, torch).
+
+For each model in ``MODELS``: a float32 model and a mixed_bfloat16 model with the same weights
+give their per-example loss terms on the same images and fixed noise; the dtypes of what must
+stay float32 are recorded; a short mixed fit's loss before and after; and a .keras round trip
+of the mixed model (its policy and outputs).
+
+Tolerance: bfloat16 keeps 8 significant bits, so one rounding changes a value by at most 2^-9
+(0.2%) of itself. Under mixed_bfloat16 the image, the code z entering the decoder, the weights of
+the 11 encoder and decoder layers and their 11 outputs are rounded: ``ROUNDINGS = 24`` on a path
+from the image to a term. To first order their effects add, so with every error aligned (and
+non-expansive layers) the network outputs move by at most 24 * 2^-9 = 4.7% of their size, and by
+about sqrt(24) * 2^-9 = 1.0% when the signs are random. A loss term is at most quadratic in those
+outputs near where it is small (KL(N(m, s^2) || N(0, 1)) ~ m^2 / 2), which doubles the relative
+error. So each term must agree with float32's within ``WORST = 2 * 24 * 2^-9 = 9.4%`` of its
+scale (the largest |value| over the batch) everywhere, and within ``TYPICAL = 2 * sqrt(24) *
+2^-9 = 1.9%`` in the median over the batch. (Measured on the three backends: at most 1.7%, median
+under 0.5%.) The posterior heads, the logits, the KL terms and every reduction must be float32 in
+the mixed model: ``float32_dtypes`` checks that exactly, which no tolerance could.
+"""
+
+import os
+
+import numpy as np
+import keras
+from keras import ops
+
+from hwkeras.models import build_model
+
+ROUNDINGS = 24
+WORST = 2 * ROUNDINGS * 2.0 ** -9
+TYPICAL = 2 * np.sqrt(ROUNDINGS) * 2.0 ** -9
+MODELS = ("chyvae", "factor-vae")
+P, SIDE, BATCH = 4, 32, 16
+MIXED = "mixed_bfloat16"
+
+
+def tiny(name, dtype=None):
+    options = {"nu": 20.0} if name == "chyvae" else {"discriminator_units": 32, "discriminator_layers": 2}
+    return build_model(name, latent_dim=P, image_shape=(SIDE, SIDE, 1), hidden_units=32, seed=0, dtype=dtype,
+                       **options)
+
+
+def images(seed=0, n=BATCH):
+    """Ellipses on a 32 x 32 canvas (soft edges): the data the models are built for."""
+    from hwkeras.data import CorrelatedEllipses
+
+    return CorrelatedEllipses(image_size=SIDE).sample_observations(n, np.random.RandomState(seed))
+
+
+def noise_for(name, rng):
+    eps = [rng.normal(size=(BATCH, P)).astype("float32") for _ in range(2)]
+    return tuple(eps) if name == "chyvae" else eps[0]
+
+
+def _numpy(terms):
+    return {k: ops.convert_to_numpy(v) for k, v in terms.items()}
+
+
+def float32_dtypes(model, x, noise):
+    """True when the posterior parameters, the logits and every term are float32."""
+    parameters = model.encode(x)
+    logits = model.decode_logits(parameters[0])
+    terms = model.compute_terms(x, noise=noise)
+    values = list(parameters) + [logits] + list(terms.values())
+    return all(keras.backend.standardize_dtype(v.dtype) == "float32" for v in values)
+
+
+def compare(name, workdir, out):
+    keras.utils.set_random_seed(0)
+    x = images()
+    reference = tiny(name)
+    # A fresh head gives codes near 0, where the KL terms are tiny differences of O(1) numbers; a
+    # larger head makes every term O(1), as after some training.
+    reference.head.dense.kernel.assign(reference.head.dense.kernel * 20.0)
+    mixed = tiny(name, dtype=MIXED)
+    mixed.set_weights(reference.get_weights())
+    noise = noise_for(name, np.random.RandomState(1))
+    for tag, model in (("float32", reference), ("mixed", mixed)):
+        for key, value in _numpy(model.compute_terms(x, noise=noise)).items():
+            out[f"precision/{name}/{tag}/{key}"] = value
+    out[f"precision/{name}/float32_dtypes"] = float32_dtypes(mixed, x, noise)
+    out[f"precision/{name}/encoder_policy"] = mixed.encoder_body.layers[0].dtype_policy.name
+    out[f"precision/{name}/head_policy"] = mixed.head.dtype_policy.name
+
+    # A short fit of the mixed model lowers its loss; the reported terms are float32.
+    mixed.compile(optimizer=keras.optimizers.Adam(3e-3))
+    out[f"precision/{name}/fit_before"] = mixed.evaluate(x, batch_size=8, verbose=0, return_dict=True)["loss"]
+    history = mixed.fit(x, batch_size=8, epochs=8, verbose=0)
+    out[f"precision/{name}/fit_after"] = mixed.evaluate(x, batch_size=8, verbose=0, return_dict=True)["loss"]
+    out[f"precision/{name}/fit_finite"] = all(np.all(np.isfinite(v)) for v in history.history.values())
+    out[f"precision/{name}/tracker_dtypes"] = sorted(
+        {keras.backend.standardize_dtype(t.result().dtype) for t in mixed.metrics})
+
+    # The .keras file keeps the policy, and the loaded model gives the same outputs.
+    path = os.path.join(workdir, f"{keras.backend.backend()}_{name}_mixed.keras")
+    mixed.save(path)
+    loaded = keras.saving.load_model(path)
+    out[f"precision/{name}/loaded_policy"] = loaded.dtype_policy.name
+    out[f"precision/{name}/loaded_encoder_policy"] = loaded.encoder_body.layers[0].dtype_policy.name
+    out[f"precision/{name}/saved_call"] = ops.convert_to_numpy(mixed(x))
+    out[f"precision/{name}/loaded_call"] = ops.convert_to_numpy(loaded(x))
+
+
+def run(workdir):
+    out = {}
+    for name in MODELS:
+        compare(name, workdir, out)
+    return out
+
+
+def check(out, name):
+    """The assertions on ``run``'s record of one model (raises AssertionError)."""
+    prefix = f"precision/{name}"
+    terms = [k.split("/")[-1] for k in out if k.startswith(f"{prefix}/float32/")]
+    assert terms and sorted(terms) == sorted(k.split("/")[-1] for k in out if k.startswith(f"{prefix}/mixed/"))
+    for term in terms:
+        reference = np.asarray(out[f"{prefix}/float32/{term}"], "float64")
+        mixed = np.asarray(out[f"{prefix}/mixed/{term}"], "float64")
+        assert np.all(np.isfinite(mixed)), (term, mixed)
+        if term == "discriminator_accuracy":  # 0, 1/2 or 1: a sign of a logit difference
+            continue
+        error = np.abs(mixed - reference) / max(np.abs(reference).max(), 1e-12)
+        assert error.max() <= WORST and np.median(error) <= TYPICAL, (term, error.max(), np.median(error))
+    assert bool(out[f"{prefix}/float32_dtypes"])
+    assert str(out[f"{prefix}/encoder_policy"]) == MIXED and str(out[f"{prefix}/head_policy"]) == "float32"
+    assert bool(out[f"{prefix}/fit_finite"]) and float(out[f"{prefix}/fit_after"]) < 0.9 * float(out[f"{prefix}/fit_before"])
+    assert list(np.atleast_1d(out[f"{prefix}/tracker_dtypes"])) == ["float32"]
+    assert str(out[f"{prefix}/loaded_policy"]) == MIXED and str(out[f"{prefix}/loaded_encoder_policy"]) == MIXED
+    np.testing.assert_array_equal(out[f"{prefix}/loaded_call"], out[f"{prefix}/saved_call"])
