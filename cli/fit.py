@@ -6,6 +6,7 @@ model.keras, history.csv, TensorBoard logs and pictures; the SavedModel goes to 
 """
 
 import datetime
+import importlib.util
 import json
 import math
 import os
@@ -239,8 +240,13 @@ def train(plan):
 
     preview = dataset.sample_observations(PREVIEW_IMAGES, np.random.RandomState(config["seed"] + 1))
     callbacks = [plan.evaluation] if plan.evaluation else []  # evaluation first: the loggers see its scores
-    callbacks += [keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, "logs")),
-                  keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"))]
+    # Keras writes its TensorBoard scalars with tf.summary: without TensorFlow (a JAX or torch
+    # machine) history.csv alone has them.
+    if importlib.util.find_spec("tensorflow") is not None:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, "logs")))
+    else:
+        click.echo("Note: TensorFlow is not installed: the loss curves go to history.csv, not to TensorBoard", err=True)
+    callbacks.append(keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv")))
     if plan.options.get("summary_every"):
         from hwkeras.report import TraversalSummaries
 
