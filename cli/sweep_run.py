@@ -21,6 +21,7 @@ class Progress:
         if kind == "start":
             self.running.add(name)
             click.echo(f"  started  {name}")
+            directory.tables(self.plan.sweep_dir, self.plan.spec, self.plan.trials, running=self.running)
             return
         self.running.discard(name)
         trial = self.trials[name]
@@ -53,7 +54,12 @@ def trial_spec(plan, trial, backend, gpus, options):
             "sweep_dir": os.path.abspath(plan.sweep_dir), "backend": backend, "gpus_per_trial": gpus,
             "metrics": [column.split(".", 1) for column in spec["metric_columns"]],
             "metric_params": spec.get("evaluate_params") or {}, "nll_images": spec["nll_images"],
-            "udr": spec["udr"], "run_report": not options.get("no_report")}
+            "udr": spec["udr"], "run_report": not no_report(plan, options)}
+
+
+def no_report(plan, options):
+    """--no-report, given now or when the sweep started."""
+    return bool(options.get("no_report") or plan.spec["fit_options"].get("no_report"))
 
 
 def prepare_data_once(plan):
@@ -89,13 +95,13 @@ def run_sweep(plan, options, select_by, new):
         if new:
             os.makedirs(sweep_dir, exist_ok=True)
             plan.spec = spec = directory.write_spec(sweep_dir, spec)
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+        click.echo(f"hwkeras sweep: {len(plan.trials)} trials ({configurations} configuration"
+                   f"{'s' if configurations != 1 else ''} x {spec['seeds']} seeds), {len(to_run)} to run, in {sweep_dir}")
         for trial in to_run:
             moved = directory.move_aside(sweep_dir, trial)
             if moved:
                 click.echo(f"  {trial.name} was unfinished: its directory is kept as {moved}; it runs again")
-        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-        click.echo(f"hwkeras sweep: {len(plan.trials)} trials ({configurations} configurations x {spec['seeds']} seeds), "
-                   f"{len(to_run)} to run, in {sweep_dir}")
         click.echo(f"Ray: {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs; each trial "
                    f"{options['cpus_per_trial']:g} CPU{'s' if options['cpus_per_trial'] != 1 else ''}"
                    f"{f', {gpus:g} GPU' if gpus else ''}, at most {options['max_concurrent'] or 'as many as fit'} "
@@ -128,7 +134,7 @@ def finish(plan, options, select_by):
         written.append(selection.SELECTION)
         for line in selection.describe(chosen):
             click.echo(line)
-    if not options.get("no_report"):
+    if not no_report(plan, options):
         from hwkeras.report import sweep_page
 
         path, page_notes = sweep_page(sweep_dir, metric=options.get("tradeoff_metric"))

@@ -26,8 +26,13 @@ def _quiet_ray():
 def start(address=None):
     """Joins the Ray cluster at ``address``, or starts a local one; returns its resources."""
     _quiet_ray()
+    import warnings
+
     import ray
 
+    # Ray starts its processes with fork + exec; Python warns about the fork once JAX (loaded to check
+    # the trials' options) has started threads, but exec replaces the child at once.
+    warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
     options = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
     if address:
         ray.init(address=address, **options)
