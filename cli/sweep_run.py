@@ -26,6 +26,10 @@ class Progress:
         self.running.discard(name)
         trial = self.trials[name]
         record = results.read_trial(self.plan.sweep_dir, trial)
+        if record is None and kind == "complete":  # stopped by --time-budget: --resume runs it again
+            click.echo(f"  stopped  {name} (--time-budget) before it finished")
+            directory.tables(self.plan.sweep_dir, self.plan.spec, self.plan.trials, running=self.running)
+            return
         if record is None:  # the worker died before the trial could record anything
             from hwkeras.cli.common import write_json_atomically
 
