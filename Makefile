@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: fit test bench clean
+.PHONY: fit test bench results-ellipses results-dsprites clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_data.py
 	$(BIN)/python benchmarks/bench_report.py
 	$(BIN)/python benchmarks/bench_metrics.py --measure-encoder
+
+# docs/RESULTS.md, one table each (hwkeras sweep on one GPU, JAX backend; rerun to resume).
+results-ellipses: $(STAMP)
+	$(BIN)/python benchmarks/results.py ellipses
+
+results-dsprites: $(STAMP)
+	$(BIN)/python benchmarks/results.py dsprites
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -10,7 +10,7 @@ over seeds, n) for docs/RESULTS.md.
 
 It runs ``hwkeras sweep`` with the JAX backend (no TensorFlow needed), several trials at once on
 one GPU. Run again with the same arguments, it resumes the sweep in --output-dir: finished trials
-are kept, the others run. --time-budget (default 450 s) stops the trials still running in time for
+are kept, the others run. --time-budget (default 420 s) stops the trials still running in time for
 the tables to be written inside a 10-minute command; the next run finishes them.
 """
 
@@ -119,7 +119,7 @@ def main():
     parser.add_argument("--max-concurrent", type=int, default=14,
                         help="Trials at once on the machine (default 14: one CPU each on 16 cores, sharing the GPU).")
     parser.add_argument("--gpus-per-trial", type=float, help="Default: the GPUs divided among --max-concurrent.")
-    parser.add_argument("--time-budget", type=float, default=450.0,
+    parser.add_argument("--time-budget", type=float, default=420.0,
                         help="Seconds after which running trials stop (0: none); rerun to finish them.")
     parser.add_argument("--output-dir", help="Default: results/TABLE.")
     parser.add_argument("--report", action="store_true", help="Also write the pages (slower: loads every model).")
@@ -127,10 +127,10 @@ def main():
     parser.add_argument("--dry-run", action="store_true", help="Print the hwkeras sweep command only.")
     args = parser.parse_args()
     args.output_dir = args.output_dir or os.path.join("results", args.table)
-    hwkeras = os.path.join(os.path.dirname(sys.executable), "hwkeras")
-    command = [hwkeras] + sweep_arguments(args)
+    hwkeras = [sys.executable, "-m", "hwkeras.cli.main"]  # this interpreter's hwkeras, installed or not on PATH
+    command = hwkeras + sweep_arguments(args)
     if os.path.isfile(os.path.join(args.output_dir, "sweep.json")):
-        command = [hwkeras, "sweep", "--resume", args.output_dir, "--max-concurrent", str(args.max_concurrent)]
+        command = hwkeras + ["sweep", "--resume", args.output_dir, "--max-concurrent", str(args.max_concurrent)]
         command += [c for c in sweep_arguments(args) if c in ("--no-report",)]
         if args.time_budget:
             command += ["--time-budget", str(args.time_budget)]

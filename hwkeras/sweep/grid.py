@@ -12,8 +12,6 @@ import itertools
 import re
 from dataclasses import dataclass, field
 
-#: A trial's directory name: the configuration, then the seed.
-TRIAL_NAME = re.compile(r"^(?P<configuration>.+)-seed(?P<seed>\d+)$")
 #: Values must make plain directory names.
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.+-]+$")
 
