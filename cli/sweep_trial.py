@@ -24,7 +24,7 @@ def compilation_cache_environment():
 
     Every trial of a sweep compiles the same programs (the seeds share them; a grid value changes
     only what it touches), and JAX on its own compiles each of them, eager ops included, once per
-    process: a tiny CPU trial spent ~37 of its ~45 CPU-seconds compiling, ~9 with the cache warm
+    process: a tiny CPU trial's training took 37.8 CPU-seconds cold, 10.1 with the cache warm
     (docs/SWEEPS.md). Everything is cached (no minimum compile time or size). A directory the user
     set in JAX_COMPILATION_CACHE_DIR is kept.
     """
