@@ -412,3 +412,28 @@ def test_fit_never_imports_ray():
                            "hwkeras.sweep.results, hwkeras.sweep.directory; print('ray' in sys.modules)"],
                           capture_output=True, text=True, timeout=120 * FACTOR)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_gpu_share_and_the_trials_gpu_environment(monkeypatch):
+    from hwkeras.cli.sweep_trial import trial_environment
+    from hwkeras.sweep.runner import gpus_per_trial
+
+    assert gpus_per_trial(None, 1, 8) == 0.125 and gpus_per_trial(None, 2, 8) == 0.25
+    assert gpus_per_trial(None, 1, None) == 1.0 and gpus_per_trial(None, 0, 8) == 0.0
+    assert gpus_per_trial(0.5, 1, None) == 0.5 and gpus_per_trial(2, 4, None) == 2.0
+    for requested, cluster, message in ((0.5, 0, "has 0 GPUs"), (1.5, 2, "fractions below 1"), (-1, 1, ">= 0")):
+        with pytest.raises(ValueError, match=message):
+            gpus_per_trial(requested, cluster, None)
+    for key in ("CUDA_VISIBLE_DEVICES", "XLA_PYTHON_CLIENT_PREALLOCATE", "TF_FORCE_GPU_ALLOW_GROWTH", "KERAS_BACKEND",
+                "JAX_COMPILATION_CACHE_DIR"):
+        monkeypatch.delenv(key, raising=False)
+    trial_environment({"backend": "jax", "gpus_per_trial": 0.25})
+    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false" and os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ and os.environ["KERAS_BACKEND"] == "jax"
+    assert os.environ["JAX_COMPILATION_CACHE_DIR"].endswith(os.path.join("hwkeras", "jax"))
+    monkeypatch.delenv("XLA_PYTHON_CLIENT_PREALLOCATE")
+    trial_environment({"backend": "jax", "gpus_per_trial": 0})  # Ray gave no GPU: Keras must not take one
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "" and "XLA_PYTHON_CLIENT_PREALLOCATE" not in os.environ
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    trial_environment({"backend": "jax", "gpus_per_trial": 1})  # a whole GPU: JAX's own policy
+    assert "XLA_PYTHON_CLIENT_PREALLOCATE" not in os.environ and "CUDA_VISIBLE_DEVICES" not in os.environ
