@@ -101,11 +101,11 @@ def sweep_command(ctx, sweep_dir, resume, select, select_by, **options):
         if ctx.get_parameter_source("backend") != click.core.ParameterSource.COMMANDLINE and spec.get("backend"):
             os.environ["KERAS_BACKEND"] = spec["backend"]  # the sweep's own, unless --backend says otherwise
     else:
-        spec = spec_from_options(options)
-        sweep_dir = options["output_dir"] or default_output_dir(spec["fit_options"])
+        sweep_dir = options["output_dir"] or default_output_dir(options)
         if os.path.exists(sweep_dir) and (not os.path.isdir(sweep_dir) or os.listdir(sweep_dir)):
             raise InputError(f"{sweep_dir} already exists; hwkeras sweep --resume {sweep_dir} finishes that "
                              f"sweep, or choose another --output-dir")
+        spec = spec_from_options(options)
     plan = plan_sweep(spec, sweep_dir)
     run_sweep(plan, options, select_by, new=not resume)
 
@@ -198,7 +198,7 @@ def plan_sweep(spec, sweep_dir):
     from hwkeras.cli.common import start_keras
     from hwkeras.cli.fit import plan_fit
     from hwkeras.models import check_model_name
-    from hwkeras.sweep import directory, grid, measure
+    from hwkeras.sweep import directory, grid
 
     try:
         with accelerators_hidden():

@@ -100,6 +100,7 @@ def sweep(tmp_path_factory):
 
 # -- the tiny sweep's results ------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_results_csv_has_every_trial_with_its_numbers(sweep):
     header, rows = read_csv(os.path.join(sweep["dir"], "results.csv"))
     assert header[:12] == ["trial", "configuration", "model", "beta", "nu", "seed", "steps", "status",
@@ -136,6 +137,7 @@ def test_results_csv_has_every_trial_with_its_numbers(sweep):
         assert config["model_options"] == ({"nu": float(row["nu"])} if row["nu"] else {"beta": float(row["beta"])})
 
 
+@pytest.mark.slow
 def test_summary_csv_is_the_mean_and_sd_over_seeds(sweep):
     _, rows = read_csv(os.path.join(sweep["dir"], "results.csv"))
     header, summary = read_csv(os.path.join(sweep["dir"], "summary.csv"))
@@ -150,6 +152,7 @@ def test_summary_csv_is_the_mean_and_sd_over_seeds(sweep):
             assert float(s[f"{column}_sd"]) == pytest.approx(values.std(ddof=1), rel=1e-5, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_sweep_dir_has_its_plot_page_and_spec(sweep):
     with Image.open(os.path.join(sweep["dir"], "tradeoff.png")) as image:
         assert image.format == "PNG" and image.size[0] > 300
@@ -167,6 +170,7 @@ def test_sweep_dir_has_its_plot_page_and_spec(sweep):
 
 # -- killed and resumed ------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_resume_reruns_only_the_unfinished_trials(sweep):
     # The killed sweep's tables said where it was: its finished trials, and others running or pending.
     statuses = {r["trial"]: r["status"] for r in sweep["partial"]}
@@ -186,6 +190,7 @@ def test_resume_reruns_only_the_unfinished_trials(sweep):
     assert "8 finished" in out
 
 
+@pytest.mark.slow
 def test_resume_of_a_finished_sweep_runs_nothing(sweep):
     before = mtimes(os.path.join(sweep["dir"], "trials"))
     done = subprocess.run([HWKERAS, "sweep", "--resume", sweep["dir"], "--no-report"], env=sweep["env"],
@@ -210,6 +215,7 @@ print(json.dumps({variant: compute_udr(dataset, functions, np.random.RandomState
 """
 
 
+@pytest.mark.slow
 def test_udr_columns_equal_compute_udr_on_the_trials_models(sweep):
     """UDR across the seeds of a configuration: the numbers of hwkeras.metrics.udr.compute_udr (equal to
     disentanglement_lib's, tests/test_metrics_udr.py) on the saved models, encoded afresh in another process."""
@@ -224,6 +230,7 @@ def test_udr_columns_equal_compute_udr_on_the_trials_models(sweep):
         assert [float(r[f"udr_{variant}"]) for r in group] == pytest.approx(oracle[variant], rel=1e-9, abs=1e-12)
 
 
+@pytest.mark.slow
 def test_udr_columns_within_configurations_and_all_to_all(sweep):
     """Every configuration's seeds compared with each other, and every trial with all others, from the codes the
     trials saved (the previous test ties those codes to the models)."""
@@ -245,6 +252,7 @@ def test_udr_columns_within_configurations_and_all_to_all(sweep):
             assert all(0.0 <= v <= 1.0 for v in got)
 
 
+@pytest.mark.slow
 def test_select_prints_the_trial_udr_chooses_and_its_agreement(sweep):
     from hwkeras.cli.main import main
 
