@@ -88,8 +88,7 @@ def sweep_command(ctx, sweep_dir, resume, select, select_by, **options):
     elif sweep_dir is not None:
         raise InputError(f"a new sweep's directory is --output-dir {sweep_dir}; SWEEP_DIR alone is for "
                          f"--resume and --select")
-    if importlib.util.find_spec("ray") is None:
-        raise InputError("hwkeras sweep runs on Ray Tune, which is not installed: pip install 'hwkeras[sweep]'")
+    check_ray_tune()
     from hwkeras.cli.sweep_run import run_sweep
     from hwkeras.sweep import directory
 
@@ -112,6 +111,19 @@ def sweep_command(ctx, sweep_dir, resume, select, select_by, **options):
 
 for _param in FIT_PARAMS:
     sweep_command.params.append(_param)
+
+
+def check_ray_tune():
+    """Ray Tune and what it needs (pandas, pyarrow, ...) import, or one line saying what to install."""
+    if importlib.util.find_spec("ray") is None:
+        raise InputError("hwkeras sweep runs on Ray Tune, which is not installed: pip install 'hwkeras[sweep]'")
+    from hwkeras.sweep.runner import _quiet_ray
+
+    _quiet_ray()
+    try:
+        importlib.import_module("ray.tune")
+    except ImportError as exc:
+        raise InputError(f"Ray Tune does not import ({one_line(exc)}): pip install 'hwkeras[sweep]'") from None
 
 
 def select_only(sweep_dir, select_by):
