@@ -26,8 +26,14 @@ from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NO_TENSORFLOW = os.path.join(ROOT, "tests", "without_tensorflow")
-HWKERAS = os.path.join(os.path.dirname(sys.executable), "hwkeras")
-FACTOR = float(os.environ.get("HWKERAS_TEST_TIMEOUT_FACTOR", "1"))
+HWKERAS = [sys.executable, "-m", "hwkeras.cli.main"]
+
+
+def deadline(seconds):
+    """A subprocess timeout: ``seconds`` (ample on 2 idle cores) times $HWKERAS_TEST_TIMEOUT_FACTOR."""
+    return seconds * float(os.environ.get("HWKERAS_TEST_TIMEOUT_FACTOR", "1"))
+
+
 GRID = ["--model", "chyvae", "--grid", "nu=5,20", "--model", "beta-vae", "--grid", "beta=1,4", "--seeds", "2"]
 TINY = ["--backend", "jax", "--steps", "20", "--batch-size", "16", "--image-size", "32", "--latent-dim", "3",
         "--hidden-units", "16", "--summary-every", "0", "--evaluate", "factor_vae,mig",
@@ -72,11 +78,11 @@ def sweep(tmp_path_factory):
     sweep_dir, cache = str(base / "tiny"), base / "cache"
     env = sweep_env(cache)
     with open(base / "first.log", "w") as log:
-        first = subprocess.Popen([HWKERAS, "sweep", *GRID, *TINY, "--output-dir", sweep_dir], env=env, stdout=log,
+        first = subprocess.Popen([*HWKERAS, "sweep", *GRID, *TINY, "--output-dir", sweep_dir], env=env, stdout=log,
                                  stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.time() + 900 * FACTOR
+        until = time.time() + deadline(900)
         try:
-            while time.time() < deadline and first.poll() is None:
+            while time.time() < until and first.poll() is None:
                 done = finished_trials(sweep_dir)
                 started = [os.path.basename(p) for p in glob.glob(os.path.join(sweep_dir, "trials", "*"))]
                 if len(done) >= 2 and set(started) - set(done):
@@ -87,12 +93,12 @@ def sweep(tmp_path_factory):
         finally:
             if first.poll() is None:
                 os.killpg(first.pid, signal.SIGKILL)  # the sweep's own process group: the driver and its Ray
-            first.wait(timeout=60 * FACTOR)
+            first.wait(timeout=deadline(60))
     assert first.returncode == -signal.SIGKILL, (base / "first.log").read_text()[-3000:]
     assert 2 <= len(done) < 8
     unfinished = sorted(set(started) - set(done))
-    resumed = subprocess.run([HWKERAS, "sweep", "--resume", sweep_dir], env=env, capture_output=True, text=True,
-                             timeout=900 * FACTOR)
+    resumed = subprocess.run([*HWKERAS, "sweep", "--resume", sweep_dir], env=env, capture_output=True, text=True,
+                             timeout=deadline(900))
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     return {"dir": sweep_dir, "kept": kept, "unfinished": unfinished, "partial": partial, "resumed": resumed,
             "env": env, "first_log": (base / "first.log").read_text()}
@@ -193,8 +199,8 @@ def test_resume_reruns_only_the_unfinished_trials(sweep):
 @pytest.mark.slow
 def test_resume_of_a_finished_sweep_runs_nothing(sweep):
     before = mtimes(os.path.join(sweep["dir"], "trials"))
-    done = subprocess.run([HWKERAS, "sweep", "--resume", sweep["dir"], "--no-report"], env=sweep["env"],
-                          capture_output=True, text=True, timeout=600 * FACTOR)
+    done = subprocess.run([*HWKERAS, "sweep", "--resume", sweep["dir"], "--no-report"], env=sweep["env"],
+                          capture_output=True, text=True, timeout=deadline(600))
     assert done.returncode == 0, done.stderr[-2000:]
     assert "All 8 trials" in done.stdout and "nothing to run" in done.stdout
     assert mtimes(os.path.join(sweep["dir"], "trials")) == before
@@ -223,7 +229,7 @@ def test_udr_columns_equal_compute_udr_on_the_trials_models(sweep):
     group = [r for r in rows if r["configuration"] == "chyvae-nu=20"]
     models = [os.path.join(sweep["dir"], r["run_dir"], "model.keras") for r in group]
     done = subprocess.run([sys.executable, "-c", UDR_ORACLE, json.dumps(models)], env=sweep["env"],
-                          capture_output=True, text=True, timeout=600 * FACTOR)
+                          capture_output=True, text=True, timeout=deadline(600))
     assert done.returncode == 0, done.stderr[-3000:]
     oracle = json.loads(done.stdout.strip().splitlines()[-1])
     for variant in ("lasso", "spearman"):
@@ -418,7 +424,7 @@ def test_fit_never_imports_ray():
     assert "sweep" not in open(os.path.join(ROOT, "cli", "fit.py")).read()
     done = subprocess.run([sys.executable, "-c", "import sys, hwkeras.cli.main, hwkeras.cli.fit, hwkeras.sweep.grid, "
                            "hwkeras.sweep.results, hwkeras.sweep.directory; print('ray' in sys.modules)"],
-                          capture_output=True, text=True, timeout=120 * FACTOR)
+                          capture_output=True, text=True, timeout=deadline(120))
     assert done.stdout.strip() == "False", done.stderr
 
 
