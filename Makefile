@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: fit test bench clean
+.PHONY: fit test bench results-ellipses results-dsprites clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,jax,torch]'
+	$(BIN)/python -m pip install --quiet -e '.[test,jax,torch,sweep]'
 	touch $(STAMP)
 
 fit: $(STAMP)
@@ -32,6 +32,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_report.py
 	$(BIN)/python benchmarks/bench_checkpoints.py
 	$(BIN)/python benchmarks/bench_metrics.py --measure-encoder
+
+# docs/RESULTS.md, one table each (hwkeras sweep on one GPU, JAX backend; rerun to resume).
+results-ellipses: $(STAMP)
+	$(BIN)/python benchmarks/results.py ellipses
+
+results-dsprites: $(STAMP)
+	$(BIN)/python benchmarks/results.py dsprites
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

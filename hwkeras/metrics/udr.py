@@ -78,26 +78,38 @@ def compute_udr(dataset, representation_functions, random_state, **params):
             not callable(getattr(dataset, "sample", None)):
         raise ValueError(f"dataset {type(dataset).__name__} cannot sample observations; UDR "
                          f"needs a dataset with sample_observations(num, random_state).")
-    batch_size, num_points = params["batch_size"], params["num_data_points"]
-    if num_points % batch_size:
-        raise ValueError(f"num_data_points ({num_points}) must be a multiple of batch_size "
+    codes, kl = representations(dataset, functions, random_state, params["batch_size"],
+                                params["num_data_points"])
+    return udr_from_codes(codes, kl, random_state,
+                          correlation_matrix=params["correlation_matrix"],
+                          filter_low_kl=params["filter_low_kl"],
+                          kl_filter_threshold=params["kl_filter_threshold"])
+
+
+def representations(dataset, representation_functions, random_state, batch_size=10,
+                    num_data_points=1000):
+    """Each model's ``(codes (num_data_points, d), mean KL (d,))`` of the same random images.
+
+    The images are drawn batch by batch, as dlib draws them: the batch size decides how the
+    random stream is cut, and the KL is averaged per batch first. A sweep's trials call this
+    one model at a time with equal seeds, so their codes are of the same images and
+    ``udr_from_codes`` on them equals ``compute_udr`` on the models together.
+    """
+    if num_data_points % batch_size:
+        raise ValueError(f"num_data_points ({num_data_points}) must be a multiple of batch_size "
                          f"({batch_size}).")
-    # Batch by batch, as dlib: the batch size decides how the random stream is cut, and the KL
-    # is averaged per batch first.
+    random_state = utils.check_random_state(random_state)
+    functions = list(representation_functions)
     codes = [[] for _ in functions]
     kls = [[] for _ in functions]
-    for _ in range(num_points // batch_size):
+    for _ in range(num_data_points // batch_size):
         observations = utils.sample_observations(dataset, batch_size, random_state)
         for i, function in enumerate(functions):
             batch_codes, batch_kl = function(observations)
             # float64 storage, as dlib's arrays, before any averaging.
             codes[i].append(np.asarray(batch_codes, dtype=np.float64))
             kls[i].append(np.asarray(batch_kl, dtype=np.float64))
-    return udr_from_codes([np.concatenate(c, axis=0) for c in codes],
-                          [np.mean(k, axis=0) for k in kls], random_state,
-                          correlation_matrix=params["correlation_matrix"],
-                          filter_low_kl=params["filter_low_kl"],
-                          kl_filter_threshold=params["kl_filter_threshold"])
+    return [np.concatenate(c, axis=0) for c in codes], [np.mean(k, axis=0) for k in kls]
 
 
 def udr_from_codes(codes, kl, random_state=None, correlation_matrix="lasso", filter_low_kl=True,

@@ -1,0 +1,160 @@
+"""``hwkeras sweep``'s run of a checked plan: Ray started, the unfinished trials run on Ray Tune, the
+tables kept current as trials end, and at the end UDR, selection.json and the sweep's page."""
+
+import datetime
+import os
+
+import click
+
+from hwkeras.cli.common import InputError, one_line
+from hwkeras.sweep import directory, results, runner
+
+
+class Progress:
+    """Called by Ray Tune in this process as trials start and end: prints a line, keeps the tables current."""
+
+    def __init__(self, plan, total):
+        self.plan, self.total, self.ended, self.running = plan, total, 0, set()
+        self.trials = {t.name: t for t in plan.trials}
+
+    def event(self, kind, name, message):
+        if kind == "start":
+            self.running.add(name)
+            click.echo(f"  started  {name}")
+            directory.tables(self.plan.sweep_dir, self.plan.spec, self.plan.trials, running=self.running)
+            return
+        self.running.discard(name)
+        trial = self.trials[name]
+        record = results.read_trial(self.plan.sweep_dir, trial)
+        if record is None and kind == "complete":  # stopped by --time-budget: --resume runs it again
+            click.echo(f"  stopped  {name} (--time-budget) before it finished")
+            directory.tables(self.plan.sweep_dir, self.plan.spec, self.plan.trials, running=self.running)
+            return
+        if record is None:  # the worker died before the trial could record anything
+            from hwkeras.cli.common import write_json_atomically
+
+            record = {"trial": name, "status": "failed",
+                      "error": f"the trial's Ray worker ended without finishing it: {message or 'no message'}"}
+            os.makedirs(results.run_dir(self.plan.sweep_dir, trial), exist_ok=True)
+            write_json_atomically(record, os.path.join(results.run_dir(self.plan.sweep_dir, trial), results.TRIAL_RECORD))
+        self.ended += 1
+        click.echo(f"[{self.ended}/{self.total}] {describe(record, name, self.plan.sweep_dir)}")
+        directory.tables(self.plan.sweep_dir, self.plan.spec, self.plan.trials, running=self.running)
+
+
+def describe(record, name, sweep_dir):
+    if record["status"] != "finished":
+        log = os.path.join(sweep_dir, directory.LOGS, name + ".log")
+        return f"{name}: failed after {record.get('wall_time_s', 0):.0f} s: {record.get('error')} (log: {log})"
+    numbers = {**record.get("metrics", {}), "reconstruction_nll": record.get("reconstruction_nll")}
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in numbers.items() if isinstance(v, (int, float)))
+    return f"{name}: finished in {record['wall_time_s']:.0f} s ({shown})"
+
+
+def trial_spec(plan, trial, backend, gpus, options, resume=False):
+    """What the trial's worker gets (JSON-like: it travels through Ray); ``resume``: its run directory
+    holds a checkpoint, from which it continues (``hwkeras fit --resume``)."""
+    spec = plan.spec
+    return {"name": trial.name, "values": trial.values, "options": plan.options[trial.name], "resume": resume,
+            "sweep_dir": os.path.abspath(plan.sweep_dir), "backend": backend, "gpus_per_trial": gpus,
+            "metrics": [column.split(".", 1) for column in spec["metric_columns"]],
+            "metric_params": spec.get("evaluate_params") or {}, "nll_images": spec["nll_images"],
+            "udr": spec["udr"], "run_report": not no_report(plan, options)}
+
+
+def no_report(plan, options):
+    """--no-report, given now or when the sweep started."""
+    return bool(options.get("no_report") or plan.spec["fit_options"].get("no_report"))
+
+
+def prepare_data_once(plan):
+    """Builds a dataset's GPU cache (e.g. the ellipse grid) here, once, rather than in every trial at once."""
+    from hwkeras.cli.fit import _log_data_progress
+    from hwkeras.data import get_dataset
+
+    first = plan.options[plan.trials[0].name]
+    _log_data_progress()
+    get_dataset(first["dataset"], data_dir=first["data_dir"], image_size=first["image_size"]).prepare(accelerated=True)
+
+
+def run_sweep(plan, options, select_by, new):
+    from hwkeras.cli.sweep_trial import run_trial
+
+    sweep_dir, spec = plan.sweep_dir, plan.spec
+    to_run = [t for t in plan.trials if not results.is_finished(sweep_dir, t)]
+    configurations = len({t.configuration for t in plan.trials})
+    if not to_run:
+        click.echo(f"All {len(plan.trials)} trials of {sweep_dir} have finished; nothing to run.")
+        return finish(plan, options, select_by)
+    try:
+        resources = runner.start(options.get("address"))
+    except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, ValueError: the address or the machine
+        raise InputError(f"Ray could not start{' at ' + options['address'] if options.get('address') else ''}: "
+                         f"{one_line(exc)}") from None
+    try:
+        try:
+            runner.check_cpus(options["cpus_per_trial"], resources.get("CPU", 0))
+            gpus = runner.gpus_per_trial(options["gpus_per_trial"], resources.get("GPU", 0), options["max_concurrent"])
+        except ValueError as exc:
+            raise InputError(one_line(exc)) from None
+        if new:
+            os.makedirs(sweep_dir, exist_ok=True)
+            plan.spec = spec = directory.write_spec(sweep_dir, spec)
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+        click.echo(f"hwkeras sweep: {len(plan.trials)} trials ({configurations} configuration"
+                   f"{'s' if configurations != 1 else ''} x {spec['seeds']} seeds), {len(to_run)} to run, in {sweep_dir}")
+        resumed = set()
+        for trial in to_run:
+            checkpoint = directory.resumable(sweep_dir, trial)
+            if checkpoint is not None:
+                resumed.add(trial.name)
+                click.echo(f"  {trial.name} was unfinished: it continues from its checkpoint at step {checkpoint.step}")
+                continue
+            moved = directory.move_aside(sweep_dir, trial)
+            if moved:
+                click.echo(f"  {trial.name} was unfinished: its directory is kept as {moved}; it runs again")
+        click.echo(f"Ray: {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs; each trial "
+                   f"{options['cpus_per_trial']:g} CPU{'s' if options['cpus_per_trial'] != 1 else ''}"
+                   f"{f', {gpus:g} GPU' if gpus else ''}, at most {options['max_concurrent'] or 'as many as fit'} "
+                   f"at once; {backend} backend")
+        if gpus > 0:
+            prepare_data_once(plan)
+        progress = Progress(plan, len(to_run))
+        directory.tables(sweep_dir, spec, plan.trials)
+        runner.run(run_trial, [trial_spec(plan, t, backend, gpus, options, t.name in resumed) for t in to_run],
+                   options["cpus_per_trial"], gpus, options["max_concurrent"],
+                   os.path.join(sweep_dir, directory.TUNE), "run-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S"),
+                   progress.event, time_budget=options.get("time_budget"))
+    finally:
+        runner.stop()
+    return finish(plan, options, select_by)
+
+
+def finish(plan, options, select_by):
+    from hwkeras.sweep import selection
+
+    sweep_dir = plan.sweep_dir
+    rows, chosen, notes = directory.aggregate(sweep_dir, plan.spec, plan.trials, options.get("tradeoff_metric"), select_by)
+    for note in notes:
+        click.echo(f"Note: {note}", err=True)
+    counts = {s: sum(r["status"] == s for r in rows) for s in results.STATUSES}
+    written = [results.RESULTS, results.SUMMARY]
+    if os.path.isfile(os.path.join(sweep_dir, results.TRADEOFF)):
+        written.append(results.TRADEOFF)
+    if chosen is not None:
+        written.append(selection.SELECTION)
+        for line in selection.describe(chosen):
+            click.echo(line)
+    if not no_report(plan, options):
+        from hwkeras.report import sweep_page
+
+        path, page_notes = sweep_page(sweep_dir, metric=options.get("tradeoff_metric"))
+        written.append(os.path.basename(path))
+    click.echo(f"\nSweep directory: {sweep_dir} ({', '.join(written)})")
+    click.echo(", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    unfinished = counts["failed"] + counts["stopped"] + counts["pending"]
+    if unfinished:
+        message = f"{unfinished} of {len(rows)} trials did not finish; hwkeras sweep --resume {sweep_dir} runs them again"
+        if counts["failed"]:
+            raise click.ClickException(message)
+        click.echo(message)
