@@ -72,6 +72,43 @@ def start_tensorflow():
     return tf
 
 
+#: What a process without TensorFlow needs for a SavedModel (pyproject.toml's range).
+TENSORFLOW_INSTALL = "pip install 'tensorflow>=2.18,<2.22'"
+
+
+def tensorflow_installed():
+    """Whether TensorFlow can be imported here, without importing it."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def export_in_tensorflow(target, output, overwrite=False):
+    """``hwkeras export TARGET --output OUTPUT`` in a TensorFlow process.
+
+    SavedModels come from the TensorFlow backend (a JAX export writes, but its linear algebra fails
+    when served), so a JAX or PyTorch process hands its .keras file to one.
+    """
+    import subprocess
+
+    if not tensorflow_installed():
+        raise InputError(f"a SavedModel is written by TensorFlow, which is not installed here: {TENSORFLOW_INSTALL} "
+                         f"(or export {target} on a machine that has it)")
+    command = [sys.executable, "-m", "hwkeras.cli.main", "export", target, "--output", output]
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    done = subprocess.run(command + (["--overwrite"] if overwrite else []), env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1].removeprefix("Error: ")
+        # Bad input keeps its exit code 2 (InputError); anything else is a failed export.
+        error = InputError if done.returncode == InputError.exit_code else click.ClickException
+        raise error(last)
+    click.echo(done.stdout.rstrip())
+
+
 def start_keras():
     """Imports Keras (and TensorFlow under its backend, probing CUDA now) quietly; returns keras."""
     if "keras" in sys.modules:

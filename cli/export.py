@@ -1,12 +1,11 @@
 """``hwkeras export``: a trained model -> a SavedModel directory with its model card."""
 
 import os
-import subprocess
-import sys
 
 import click
 
-from hwkeras.cli.common import InputError, check_creatable_dir, load_model, read_json, resolve_run, start_keras
+from hwkeras.cli.common import (InputError, check_creatable_dir, export_in_tensorflow, load_model, read_json,
+                                resolve_run, start_keras)
 
 
 @click.command("export")
@@ -21,9 +20,7 @@ def export_command(target, output, overwrite):
     output = output or os.path.join("saved_models", name)
     check_export_path(output, overwrite)
     if start_keras().backend.backend() != "tensorflow":
-        # SavedModels come from the TensorFlow backend (a JAX export writes but its linear algebra
-        # fails when served): re-run this command in a TF process on the same .keras file.
-        _export_in_tensorflow(target, output, overwrite)
+        export_in_tensorflow(target, output, overwrite)
         return
     from hwkeras.export import export_saved_model
 
@@ -45,19 +42,6 @@ def check_export_path(output, overwrite):
         if not overwrite:
             raise InputError(f"{output} already exists; pass --overwrite or choose another --output")
     check_creatable_dir(os.path.dirname(os.path.abspath(output)), "--output")
-
-
-def _export_in_tensorflow(target, output, overwrite):
-    command = [sys.executable, "-m", "hwkeras.cli.main", "export", target, "--output", output]
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    done = subprocess.run(command + (["--overwrite"] if overwrite else []), env=env,
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1].removeprefix("Error: ")
-        # Bad input keeps its exit code 2 (InputError); anything else is a failed export.
-        error = InputError if done.returncode == InputError.exit_code else click.ClickException
-        raise error(last)
-    click.echo(done.stdout.rstrip())
 
 
 def _metrics(run_dir):

@@ -273,7 +273,6 @@ def train(plan):
     import numpy as np
 
     from hwkeras.cli.fit_run import fit_with_guard, resume_from_checkpoint, training_callbacks, write_config
-    from hwkeras.export import export_saved_model
     from hwkeras.training.checkpoints import remove_staging_leftovers
     from hwkeras.training.guard import RunGuard
     from hwkeras.viz import save_reconstruction_grid, save_traversal_grid
@@ -292,6 +291,12 @@ def train(plan):
             click.echo(f"  {line}")
     if warning:
         click.echo(f"Warning: {warning}", err=True)
+    if plan.export_path is not None and keras.backend.backend() != "tensorflow":
+        from hwkeras.cli.common import TENSORFLOW_INSTALL, tensorflow_installed
+
+        if not tensorflow_installed():  # said now, not after hours of training
+            click.echo(f"Note: TensorFlow is not installed, so no SavedModel will be written at the end "
+                       f"({TENSORFLOW_INSTALL}, or --no-export); model.keras is written as usual", err=True)
     _log_data_progress()
     dataset.prepare(accelerated=backend_accelerators()[0] != "cpu")  # builds a cache once if it needs one
     os.makedirs(run_dir, exist_ok=plan.checkpoint is not None)
@@ -335,11 +340,32 @@ def train(plan):
     if plan.export_path is not None:
         if plan.replace_export:
             click.echo(f"Replacing the export {plan.export_path} (it held the run at {plan.checkpoint.step} steps)")
-        export_saved_model(model, plan.export_path, overwrite=plan.replace_export,
-                           card={"dataset": config["dataset"], "training_steps": total})
-        click.echo(f"SavedModel (encode, decode, reconstruct, sample, sample_seeded, traverse): {plan.export_path}")
+        export(plan, model, total)
     write_config(plan, steps_trained=total, completed=True)
     click.echo(f"TensorBoard: tensorboard --logdir {os.path.join(run_dir, 'logs')}")
+
+
+def export(plan, model, total):
+    """The run's SavedModel: written here on TensorFlow, by a TensorFlow process from model.keras
+    on JAX and PyTorch, or skipped with the install line when TensorFlow is not installed."""
+    import keras
+
+    from hwkeras.cli.common import TENSORFLOW_INSTALL, export_in_tensorflow, tensorflow_installed
+    from hwkeras.cli.fit_run import write_config
+
+    if keras.backend.backend() == "tensorflow":
+        from hwkeras.export import export_saved_model
+
+        export_saved_model(model, plan.export_path, overwrite=plan.replace_export,
+                           card={"dataset": plan.config["dataset"], "training_steps": total})
+    elif tensorflow_installed():
+        write_config(plan, steps_trained=total)  # the exporting process reads the card's steps from it
+        export_in_tensorflow(plan.run_dir, plan.export_path, overwrite=plan.replace_export)
+    else:
+        click.echo(f"No SavedModel: TensorFlow writes it and is not installed here ({TENSORFLOW_INSTALL}, "
+                   f"then hwkeras export {plan.run_dir} --output {plan.export_path})", err=True)
+        return
+    click.echo(f"SavedModel (encode, decode, reconstruct, sample, sample_seeded, traverse): {plan.export_path}")
 
 
 # --------------------------------------------------------------------------------------------
