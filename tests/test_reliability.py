@@ -380,3 +380,30 @@ def test_huge_learning_rate_is_caught_at_the_step_it_diverges(tmp_path, monkeypa
     assert error_lines(result) == ["Error: training stopped: the loss is not finite at step 2 (reconstruction = nan, "
                                    "kl = inf); no checkpoint was written before it; a lower --learning-rate may "
                                    "avoid it"]
+
+
+def test_a_run_in_a_worker_thread_leaves_the_signal_handlers_alone():
+    """A Ray Tune trial trains in a worker thread, where Python forbids setting signal handlers:
+    the guard then trains without its own (hwkeras sweep's trials failed on this), and a main-thread
+    run still installs them."""
+    import threading
+
+    from hwkeras.training.guard import StopRequest, stop_on_signals
+
+    seen = {}
+
+    def in_thread():
+        try:
+            with stop_on_signals(StopRequest()):
+                seen["handler"] = signal.getsignal(signal.SIGTERM)
+        except Exception as exc:  # noqa: BLE001 - the failure this test is about
+            seen["error"] = exc
+
+    before = signal.getsignal(signal.SIGTERM)
+    worker = threading.Thread(target=in_thread)
+    worker.start()
+    worker.join()
+    assert "error" not in seen and seen["handler"] is before
+    with stop_on_signals(StopRequest()):
+        assert signal.getsignal(signal.SIGTERM) is not before
+    assert signal.getsignal(signal.SIGTERM) is before

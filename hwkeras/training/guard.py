@@ -19,6 +19,7 @@ import contextlib
 import math
 import re
 import signal
+import threading
 
 import keras
 import numpy as np
@@ -87,6 +88,11 @@ def stop_on_signals(request, signals=(signal.SIGINT, signal.SIGTERM)):
             raise KeyboardInterrupt
         request.signal_name = signal.Signals(signum).name
 
+    if threading.current_thread() is not threading.main_thread():
+        # Python delivers signals to the main thread only, and only it may set handlers: a run
+        # inside a worker thread (a Ray Tune trial) leaves them to whoever owns that thread.
+        yield request
+        return
     previous = {sig: signal.signal(sig, handler) for sig in signals}
     try:
         yield request
@@ -195,7 +201,9 @@ class RunGuard(keras.callbacks.Callback):
         Cholesky for NaN and inf (CHyVAE's posterior covariance) and raises. The weights, or the
         error's message, then say what happened.
         """
-        bad = checkpoints.non_finite_weights(self.model)
+        if self._model is None:  # training never started: nothing to diagnose
+            return None
+        bad = checkpoints.non_finite_weights(self._model)
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         if bad:
             return NonFiniteWeights(self.step, bad, f"{error.__class__.__name__}: {lines[0] if lines else ''}")
