@@ -52,8 +52,13 @@ def test_two_devices_give_the_one_device_update(record):
             update = out[f"{name}/one/{group}after"] - before
             scale = np.abs(update).max()
             assert scale > 1e-6, (name, group)  # a real step, so the comparison means something
-            np.testing.assert_allclose(out[f"{name}/two/{group}after"] - before, update, rtol=0,
-                                       atol=TOLERANCE * scale, err_msg=f"{backend} {name} {group}weights")
+            # The weights are float32: each `after` is rounded to its own ulp, which for a weight much
+            # larger than its update exceeds TOLERANCE * scale; two such roundings are allowed on top.
+            after_one, after_two = out[f"{name}/one/{group}after"], out[f"{name}/two/{group}after"]
+            bound = TOLERANCE * scale + 2 * np.spacing(np.abs(after_one).astype(np.float32))
+            excess = np.abs(after_two - after_one) - bound
+            assert (excess <= 0).all(), (f"{backend} {name} {group}weights: {int((excess > 0).sum())} of "
+                                         f"{excess.size} beyond the bound, worst by {excess.max():.3g}")
         logs = [k for k in out if k.startswith(f"{name}/one/log/")]
         assert f"{name}/one/log/loss" in logs
         for key in logs:  # the trackers report the global batch's means

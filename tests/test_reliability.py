@@ -407,3 +407,48 @@ def test_a_run_in_a_worker_thread_leaves_the_signal_handlers_alone():
     with stop_on_signals(StopRequest()):
         assert signal.getsignal(signal.SIGTERM) is not before
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_an_epoch_end_checkpoint_comes_after_the_epochs_row(tmp_path):
+    """A checkpoint at an epoch's last step is written once the loggers have written that epoch:
+    written before (at the step's end), a kill in between left a resumed run's history.csv
+    without the epoch (make test saw 0, 2, 3). Also a stop requested during the last step."""
+    import csv
+
+    import keras
+
+    from hwkeras.data import CorrelatedEllipses
+    from hwkeras.models import build_model
+    from hwkeras.training import guard
+
+    keras.utils.set_random_seed(0)
+    model = build_model("vae", latent_dim=2, image_shape=(32, 32, 1), hidden_units=8, seed=0)
+    model.compile(optimizer=keras.optimizers.SGD(1e-3))
+    path = tmp_path / "history.csv"
+    rows_at_checkpoint = {}
+
+    def on_saved(checkpoint):
+        with open(path, newline="") as f:
+            rows_at_checkpoint[checkpoint.step] = [row["epoch"] for row in csv.DictReader(f)]
+
+    stop = guard.StopRequest()
+
+    class StopDuringStep(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.epoch == 1 and batch == 3:  # step 8, the last of the second epoch
+                stop.signal_name = "SIGTERM"
+
+    data = CorrelatedEllipses(image_size=32, cache=False)
+    run_guard = guard.RunGuard(str(tmp_path), every_n_steps=2, keep=10, on_saved=on_saved, stop_request=stop)
+    epochs_seen = []
+    counter = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: epochs_seen.append(epoch))
+    with pytest.raises(guard.Interrupted):
+        guard.fit_from(model, lambda s: data.batches(4, seed=0, start=s), 0, 4, 4,
+                       [counter, StopDuringStep(), keras.callbacks.CSVLogger(str(path)), run_guard],
+                       verbose=0, shuffle=False)
+    # Checkpoints every 2 steps: mid-epoch at 2, 6; at the epoch ends 4 and 8 only after their rows.
+    assert rows_at_checkpoint == {2: [], 4: ["0"], 6: ["0"], 8: ["0", "1"]}
+    assert epochs_seen == [0, 1] and run_guard.step == 8

@@ -161,6 +161,12 @@ class RunGuard(keras.callbacks.Callback):
         # ``batch`` is the last step of the call within the epoch (steps_per_execution may be > 1).
         self.step = self._epoch_start + batch + 1
         self.check_logs(logs)
+        steps = (self.params or {}).get("steps")
+        if steps and batch + 1 >= steps:
+            # The epoch's last step: its checkpoint (and a signal's stop) wait for on_epoch_end,
+            # after the loggers have written the epoch's row. A checkpoint written here, before
+            # that row, and a kill in between would leave a resumed run without it.
+            return
         if self.stop_request.signal_name is not None:
             self.save()
             raise Interrupted(self.step, self.stop_request.signal_name)
@@ -170,6 +176,8 @@ class RunGuard(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.last_saved != self.step:
             self.save()
+        if self.stop_request.signal_name is not None:
+            raise Interrupted(self.step, self.stop_request.signal_name)
 
     def check_logs(self, logs):
         # Only the loss (and D's) every step: one host transfer; the terms once something is wrong.
