@@ -9,7 +9,8 @@ over seeds, n) for docs/RESULTS.md.
     python benchmarks/results.py ellipses --table-only     # the table of a sweep already run
 
 It runs ``hwkeras sweep`` with the JAX backend (no TensorFlow needed), several trials at once on
-one GPU. Run again with the same arguments, it resumes the sweep in --output-dir: finished trials
+one GPU; on a CPU, ``--backend tensorflow --image-size 32 --evaluate chyvae.factor_vae,dlib.mig``
+makes a table that fits in an hour or two of 2 cores (docs/RESULTS.md says what each table used). Run again with the same arguments, it resumes the sweep in --output-dir: finished trials
 are kept, the others run. --time-budget (default 420 s) stops the trials still running in time for
 the tables to be written inside a 10-minute command; the next run finishes them.
 """
@@ -34,8 +35,9 @@ COLUMNS = METRICS + ("reconstruction_nll", "udr_lasso", "udr_spearman", "udr_a2a
 
 
 def sweep_arguments(args):
-    command = ["sweep", "--backend", "jax", "--dataset", TABLES[args.table], "--preset", "paper",
-               "--steps", str(args.steps), "--seeds", str(args.seeds), "--evaluate", "factor_vae,mig",
+    command = ["sweep", "--backend", args.backend, "--dataset", TABLES[args.table], "--preset", "paper",
+               "--steps", str(args.steps), "--seeds", str(args.seeds), "--evaluate", args.evaluate,
+               "--image-size", str(args.image_size),
                "--max-concurrent", str(args.max_concurrent), "--summary-every", "0",
                "--tradeoff-metric", "chyvae.factor_vae", "--output-dir", args.output_dir]
     for model, key, values in COMPARISON:
@@ -65,11 +67,12 @@ def draft_table(sweep_dir):
         results = list(csv.DictReader(f))
     with open(os.path.join(sweep_dir, "sweep.json")) as f:
         spec = json.load(f)
+    columns = [c for c in COLUMNS if summary and f"{c}_mean" in summary[0]]  # those the sweep measured
     rows = []
     for s in summary:
         setting = s["configuration"][len(s["model"]) + 1:] or "–"
-        rows.append([s["model"], setting, s["n"], *[mean_sd(s, c) for c in COLUMNS]])
-    header = ["model", "setting", "n", *COLUMNS]
+        rows.append([s["model"], setting, s["n"], *[mean_sd(s, c) for c in columns]])
+    header = ["model", "setting", "n", *columns]
     lines = [markdown_table(header, rows), ""]
     finished = [r for r in results if r["status"] == "finished"]
     wall = sum(float(r["wall_time_s"]) for r in finished)
@@ -79,6 +82,7 @@ def draft_table(sweep_dir):
     preset = {**PRESETS[options.get("preset", "quick")], **{k: options[k] for k in PRESETS["quick"] if k in options}}
     lines.append(f"{len(finished)} of {len(results)} trials finished on {options.get('dataset')}: "
                  f"{preset['steps']} steps each, batch {preset['batch_size']}, latent {preset['latent_dim']}, "
+                 f"{options.get('image_size', 64)}x{options.get('image_size', 64)} images, "
                  f"Adam {preset['learning_rate']:g} (preset {options.get('preset')}), backend {spec.get('backend')}; "
                  f"{wall / 3600:.2f} trial-hours in all. Mean ± sd over seeds (sd with ddof 1), n finished seeds.")
     selection_path = os.path.join(sweep_dir, "selection.json")
@@ -116,6 +120,12 @@ def main():
     parser.add_argument("table", choices=sorted(TABLES))
     parser.add_argument("--steps", type=int, default=10000, help="Training steps of every trial (default 10000).")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--backend", default="jax", choices=("jax", "tensorflow", "torch"),
+                        help="Default jax (the GPU path); on a CPU tensorflow is several times faster (docs/BACKENDS.md).")
+    parser.add_argument("--image-size", type=int, default=64, help="Image side (default 64, the paper's).")
+    parser.add_argument("--evaluate", default="factor_vae,mig",
+                        help="hwkeras sweep --evaluate (default factor_vae,mig: chyvae.factor_vae, dlib.factor_vae, "
+                             "dlib.mig); on a CPU, chyvae.factor_vae,dlib.mig skips dlib's 960k-image FactorVAE protocol.")
     parser.add_argument("--max-concurrent", type=int, default=14,
                         help="Trials at once on the machine (default 14: one CPU each on 16 cores, sharing the GPU).")
     parser.add_argument("--gpus-per-trial", type=float, help="Default: the GPUs divided among --max-concurrent.")
