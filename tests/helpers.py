@@ -1,8 +1,32 @@
-"""Small shared fixtures for the tests: tiny models and ellipse images."""
+"""Small shared fixtures for the tests: tiny models and ellipse images, subprocess deadlines, shared data."""
+
+import os
 
 import numpy as np
 
 from hwkeras.data import CorrelatedEllipses
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def deadline(seconds):
+    """A subprocess timeout: ``seconds`` (ample on 2 idle cores) times $HWKERAS_TEST_TIMEOUT_FACTOR,
+    which a slow or busy CI machine raises. Every subprocess a test starts takes its timeout from here."""
+    return seconds * float(os.environ.get("HWKERAS_TEST_TIMEOUT_FACTOR", "1"))
+
+
+def shared_data(*parts):
+    """A path under the project's shared data folder: $HWKERAS_SHARED_DATA (``make test`` sets it to
+    ../shared/data beside the clone), else ../shared/data beside the repository. A missing path fails
+    the test with the fix; it never skips."""
+    import pytest
+
+    root = os.path.abspath(os.environ.get("HWKERAS_SHARED_DATA") or os.path.join(ROOT, "..", "shared", "data"))
+    path = os.path.join(root, *parts)
+    if not os.path.exists(path):
+        pytest.fail(f"{path} not found: set HWKERAS_SHARED_DATA to the shared data folder "
+                    f"(`make test` passes ../shared/data beside the clone)", pytrace=False)
+    return path
 
 
 def ellipse_batch(n=16, image_size=32, seed=0):

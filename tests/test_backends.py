@@ -20,6 +20,7 @@ import pytest
 from scipy import special, stats
 
 from tests import backend_worker as worker
+from tests.helpers import deadline
 
 ACTIVE = keras.backend.backend()
 CHECKED = ("jax", "torch") if ACTIVE == "tensorflow" else (ACTIVE,)
@@ -39,7 +40,7 @@ def results(tmp_path_factory):
             continue
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
         done = subprocess.run([sys.executable, worker.__file__, workdir], env=env, capture_output=True,
-                              text=True, timeout=300)
+                              text=True, timeout=deadline(300))
         assert done.returncode == 0, f"{backend} worker failed:\n{done.stderr[-3000:]}"
         out[backend] = dict(np.load(os.path.join(workdir, f"{backend}.npz")))
     out["workdir"] = workdir
@@ -156,8 +157,8 @@ def test_cli_export_from_another_backend_runs_in_tensorflow(results, tmp_path):
     model_path = os.path.join(results["workdir"], "tensorflow_chyvae.keras")
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     command = [sys.executable, "-m", "hwkeras.cli.main", "export", model_path, "--output", str(tmp_path / "out")]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=deadline(300))
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "out" / "saved_model.pb").is_file() and (tmp_path / "out" / "model.json").is_file()
-    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=deadline(300))
     assert again.returncode == 2 and "already exists" in again.stderr

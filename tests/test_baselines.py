@@ -13,7 +13,7 @@ import hwkeras
 from hwkeras.baselines import discriminator as adversary
 from hwkeras.models import MODELS, build_model, model_options
 from hwkeras.export import export_saved_model
-from tests.helpers import ellipse_batch
+from tests.helpers import deadline, ellipse_batch
 
 # Served in a fresh process with keras, hwkeras and TFP unimportable, as on a serving machine.
 SERVE = """
@@ -42,7 +42,7 @@ print(json.dumps(out))
 def serve(path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     out = subprocess.run([sys.executable, "-c", SERVE, str(path)], capture_output=True, text=True, env=env,
-                         check=True).stdout
+                         check=True, timeout=deadline(120)).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 P = 3

@@ -10,13 +10,15 @@ import pytest
 from PIL import Image
 
 import hwkeras
+from tests.helpers import deadline
 
 HWKERAS = os.path.join(os.path.dirname(sys.executable), "hwkeras")
 
 
 def run(*args, cwd):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([HWKERAS, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env)
+    return subprocess.run([HWKERAS, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=deadline(180))
 
 
 def assert_one_line_error(result, message):

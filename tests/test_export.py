@@ -12,6 +12,7 @@ import pytest
 
 import hwkeras
 from hwkeras.export import export_saved_model
+from tests.helpers import deadline
 
 HERE = os.path.dirname(__file__)
 SIGNATURES = ["decode", "encode", "reconstruct", "sample", "sample_seeded", "serving_default", "traverse"]
@@ -21,7 +22,7 @@ def serve(path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     out = subprocess.run(
         [sys.executable, os.path.join(HERE, "serve_check.py"), str(path)],
-        capture_output=True, text=True, env=env, check=True,
+        capture_output=True, text=True, env=env, check=True, timeout=deadline(120),
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -93,14 +94,15 @@ def test_saved_model_cli_shows_and_runs_encode(tmp_path):
     path = export_saved_model(model, tmp_path / "m")
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    shown = subprocess.run([cli, "show", "--dir", path, "--all"], capture_output=True, text=True, env=env, check=True)
+    shown = subprocess.run([cli, "show", "--dir", path, "--all"], capture_output=True, text=True, env=env, check=True,
+                           timeout=deadline(120))
     for name in SIGNATURES:
         assert f"signature_def['{name}']" in shown.stdout
     np.save(tmp_path / "x.npy", np.full((2, 16, 16, 1), 0.5, np.float32))
     ran = subprocess.run(
         [cli, "run", "--dir", path, "--tag_set", "serve", "--signature_def", "encode",
          "--inputs", f"images={tmp_path / 'x.npy'}", "--outdir", str(tmp_path / "out")],
-        capture_output=True, text=True, env=env, check=True,
+        capture_output=True, text=True, env=env, check=True, timeout=deadline(120),
     )
     assert ran.returncode == 0
     mean = np.load(tmp_path / "out" / "mean.npy")
@@ -152,12 +154,12 @@ def test_killed_export_leaves_no_model_at_the_target(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.Popen([sys.executable, "-c", KILLED_EXPORT, str(target), str(flags)], env=env)
     try:
-        deadline = time.time() + 120
+        give_up = time.time() + deadline(120)
         while not (flags / "written").exists():
-            assert proc.poll() is None and time.time() < deadline, "export never got to write"
+            assert proc.poll() is None and time.time() < give_up, "export never got to write"
             time.sleep(0.2)
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.wait(timeout=deadline(30))
     finally:
         if proc.poll() is None:
             proc.kill()

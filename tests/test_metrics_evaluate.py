@@ -11,6 +11,7 @@ import pytest
 
 from hwkeras.data.ground_truth import GroundTruthData
 from hwkeras.metrics import beta_vae, dci, factor_vae, mig, modularity, sap
+from tests.helpers import deadline
 from tests.test_metrics import SMALL_ALL, Grid, identity_rep, mixed_rep
 
 # The package re-exports the function evaluate(), which shadows the module's attribute name.
@@ -152,7 +153,7 @@ def test_metrics_package_does_not_import_keras_or_tensorflow():
         "loaded = sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules)\n"
         "print(','.join(loaded))\n" % package_dir)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+                            check=True, timeout=deadline(60))
     assert result.stdout.strip() == ""
 
 
