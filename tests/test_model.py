@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import keras
 import tensorflow as tf
-from scipy import special, stats
+from scipy import special
 
 import hwkeras
-from tests.helpers import ellipse_batch
+from tests.helpers import ellipse_batch, student_t_radius_pvalue
 
 P, NU = 4, 20.0
 
@@ -183,20 +183,6 @@ def test_keras_round_trip_gives_identical_outputs(tmp_path):
     np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(loaded(x)))
     z = np.random.default_rng(0).normal(size=(3, P)).astype("float32")
     np.testing.assert_array_equal(np.asarray(model.decode(z)), np.asarray(loaded.decode(z)))
-
-
-def student_t_radius_pvalue(z, psi, nu):
-    """KS p-value of z against the marginal of z | Sigma ~ N(0, Sigma), Sigma ~ IW(Psi, nu).
-
-    That marginal is the multivariate Student t with k = nu - p + 1 degrees of freedom and scale
-    Psi / k, so k z^T Psi^-1 z / p ~ F(p, k) (checked against scipy.stats.invwishart draws when this
-    test was written). Its tails are heavier than any Gaussian's: a Gaussian z with the same
-    covariance is 0.047 (nu = 20) and 0.18 (nu = 8) away in KS distance, against a critical distance
-    of 0.014 for p = 1e-3 at 20000 draws."""
-    p = psi.shape[0]
-    k = nu - p + 1
-    radius = k * np.einsum("bi,ij,bj->b", z, np.linalg.inv(psi), z) / p
-    return stats.kstest(radius, stats.f(p, k).cdf).pvalue
 
 
 def test_sample_draws_covariances_then_latents():

@@ -5,7 +5,7 @@ import pytest
 from scipy import special, stats
 
 from hwkeras import priors
-from tests.helpers import random_spd
+from tests.helpers import random_spd, student_t_radius_pvalue
 
 
 def gaussian_kl(mu, s, sigma):
@@ -144,3 +144,16 @@ def test_terms_are_float64_accurate_for_every_nu(nu):
         want_a, want_b = _closed_forms_float64(mu, s, z, psi, nu)
         assert abs(got_a - want_a) < 1e-4 * max(1.0, abs(want_a)), (got_a, want_a)
         assert abs(got_b - want_b) < 1e-4, (got_b, want_b)
+
+
+@pytest.mark.parametrize("p, nu", [(3, 5.0), (4, 8.0), (4, 20.0)])
+def test_inverse_wishart_scale_mixture_is_the_student_t_the_sampling_tests_use(p, nu):
+    """z | Sigma ~ N(0, Sigma) with Sigma ~ IW(Psi, nu) from scipy: k z^T Psi^-1 z / p ~ F(p, k),
+    k = nu - p + 1 (tests/helpers.student_t_radius_pvalue); the Gaussian of the same covariance is not."""
+    rng = np.random.default_rng(int(nu) + p)
+    psi = random_spd(rng, p, scale=nu - p - 1)
+    sigmas = stats.invwishart(df=nu, scale=psi).rvs(size=20000, random_state=rng)
+    z = np.einsum("bij,bj->bi", np.linalg.cholesky(sigmas), rng.normal(size=(20000, p)))
+    assert student_t_radius_pvalue(z, psi, nu) > 1e-3
+    gaussian = rng.multivariate_normal(np.zeros(p), psi / (nu - p - 1), size=20000)
+    assert student_t_radius_pvalue(gaussian, psi, nu) < 1e-6
