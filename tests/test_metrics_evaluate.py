@@ -278,3 +278,43 @@ def test_duck_typed_model_is_called_as_it_is():
     rep = evaluate.representation_from_model(Identity(), batch_size=64)
     codes = rep(np.ones((100, 2, 1, 1)))
     assert codes.shape == (100, 2) and calls == [64, 36]
+
+
+# ------------------------------------------------------------------------------------------
+# The Keras callback (METRICS.md, "During training").
+# ------------------------------------------------------------------------------------------
+
+def test_disentanglement_callback_logs_the_scores_of_the_current_weights():
+    """Every 2nd epoch, eval_<metric> in the epoch's logs equals evaluate() on the model's eager
+    encoder mean at that moment, with the callback's seed and params; other epochs have none."""
+    import keras
+
+    import hwkeras
+    from hwkeras.data import CorrelatedEllipses
+    from hwkeras.training.callbacks import DisentanglementCallback
+    from tests.helpers import ellipse_batch
+
+    data = CorrelatedEllipses(image_size=32, cache=False)
+    params = {"mig": {"num_train": 200}, "sap": {"num_train": 100, "num_test": 50}}
+    lines = []
+    callback = DisentanglementCallback(data, "mig,sap", every_epochs=2, seed=5, params=params, log=lines.append)
+    seen = []
+
+    def probe(epoch, logs):  # runs after the callback, as CSVLogger would
+        expected = evaluate.evaluate(data, lambda x: np.asarray(model.encode(x)[0]), "mig,sap", seed=5, params=params)
+        seen.append((epoch + 1, dict(logs), expected["summary"]))
+
+    model = hwkeras.HyperpriorVAE(latent_dim=2, nu=6.0, image_shape=(32, 32, 1), hidden_units=8, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.fit(ellipse_batch(16, 32), epochs=4, batch_size=8, verbose=0,
+              callbacks=[callback, keras.callbacks.LambdaCallback(on_epoch_end=probe)])
+    assert [r["epoch"] for r in callback.records] == [2, 4]
+    for epoch, logs, summary in seen:
+        if epoch % 2:
+            assert "eval_mig" not in logs and "eval_sap" not in logs
+        else:
+            assert logs["eval_mig"] == summary["mig"] and logs["eval_sap"] == summary["sap"]
+            assert callback.records[epoch // 2 - 1]["summary"] == summary
+    # The weights moved between the two evaluations (lr 1e-2), so the records are not one copied.
+    assert seen[1][2] != seen[3][2]
+    assert lines == [f"eval_mig {s['mig']:.4f}  eval_sap {s['sap']:.4f}" for _, _, s in seen[1::2]]
