@@ -100,3 +100,42 @@ def test_predict_bad_input_gives_one_line_error(exported, array, signature, mess
     result = run("predict", "sm", "--signature", signature, "--input", "bad.npy", "--output", "o.npy", cwd=root)
     assert_one_line_error(result, message)
     assert not (root / "o.npy").exists()
+
+
+def test_predict_uint8_npy_jpeg_folders_and_nu(exported):
+    """In-process (CliRunner) for speed: uint8 .npy is scaled by 1/255, a folder of JPEGs (any case
+    of .jpg/.jpeg) is read in name order as the model's channels, and --nu reaches sample_seeded."""
+    from click.testing import CliRunner
+
+    from hwkeras.cli.predict import predict_command
+    from tests.helpers import student_t_radius_pvalue
+
+    root, model = exported
+
+    def predict(*args):  # the last argument is the output file's name under root
+        result = CliRunner().invoke(predict_command, [str(root / "sm"), *map(str, args[:-1]), str(root / args[-1])])
+        assert result.exit_code == 0, result.output
+        return np.load(root / args[-1])
+
+    pixels = np.random.default_rng(3).integers(0, 256, size=(3, 16, 16, 1), dtype=np.uint8)
+    np.save(root / "u8.npy", pixels)
+    codes = predict("--signature", "encode", "--input", root / "u8.npy", "--output", "u8.npz")
+    np.testing.assert_allclose(codes["mean"], np.asarray(model.encode(pixels / 255.0)[0]), atol=1e-5)
+
+    (root / "jpegs").mkdir()
+    rgb = np.random.default_rng(4).integers(0, 256, size=(3, 16, 16, 3), dtype=np.uint8)
+    for name, image in zip(["b.JPG", "a.jpeg", "c.jpg"], rgb):  # written out of name order
+        Image.fromarray(image).save(root / "jpegs" / name, quality=95)
+    # The oracle: each file as Pillow decodes it to gray, in name order a, b, c.
+    gray = np.stack([np.asarray(Image.open(root / "jpegs" / n).convert("L"), np.float32)
+                     for n in ("a.jpeg", "b.JPG", "c.jpg")])[..., None] / 255.0
+    codes = predict("--signature", "encode", "--input", root / "jpegs", "--output", "jpeg.npz")
+    np.testing.assert_allclose(codes["mean"], np.asarray(model.encode(gray)[0]), atol=1e-5)
+
+    # --nu 6: z follows IW(Psi 2/6, 6) (Psi rescaled so E[Sigma] stays I), t with 4 degrees of
+    # freedom; the model's own nu = 10 (--nu 0) gives t with 8. KS tests of the F-law radius.
+    draws = {nu: predict("--signature", "sample_seeded", "--num-samples", 20000, "--seed", 1, "--nu", nu,
+                         "--output", f"nu{nu}.npz")["z"].astype(np.float64) for nu in (6, 0)}
+    assert student_t_radius_pvalue(draws[6], model.psi * 2.0 / 6.0, 6.0) > 1e-3
+    assert student_t_radius_pvalue(draws[6], model.psi * 2.0 / 6.0, 10.0) < 1e-6
+    assert student_t_radius_pvalue(draws[0], model.psi, 10.0) > 1e-3
