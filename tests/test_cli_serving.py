@@ -47,7 +47,20 @@ def test_export_writes_a_card_and_refuses_to_overwrite(exported):
     assert card["model"] == "HyperpriorVAE" and card["nu"] == 10.0 and card["training_steps"] == 7
     assert card["dataset"] == "correlated-ellipses" and card["metrics"] == {"mig": 0.25}
     assert_one_line_error(run("export", "run", "--output", "sm", cwd=root), "already exists; pass --overwrite")
-    assert run("export", "run", "--output", "sm", "--overwrite", cwd=root).returncode == 0
+    # --overwrite replaces the export with the new run's model: its outputs and its card.
+    import tensorflow as tf
+
+    other = hwkeras.HyperpriorVAE(latent_dim=3, nu=12.0, image_shape=(16, 16, 1), hidden_units=8, seed=3)
+    (root / "run2").mkdir()
+    other.save(root / "run2" / "model.keras")
+    assert run("export", "run", "--output", "sm-over", cwd=root).returncode == 0
+    result = run("export", "run2", "--output", "sm-over", "--overwrite", cwd=root)
+    assert result.returncode == 0, result.stderr
+    x = np.random.default_rng(7).uniform(size=(2, 16, 16, 1)).astype("float32")
+    served = tf.saved_model.load(str(root / "sm-over")).signatures["encode"](images=tf.constant(x))["mean"]
+    np.testing.assert_allclose(served, np.asarray(other.encode(x)[0]), atol=1e-6)
+    assert json.loads((root / "sm-over" / "model.json").read_text())["nu"] == 12.0
+    assert sorted(p.name for p in root.iterdir() if p.name.startswith("sm-over")) == ["sm-over"]  # nothing left over
     (root / "empty-dir").mkdir()
     assert_one_line_error(run("export", "empty-dir", cwd=root), "is not a run directory")
 
