@@ -6,6 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: fit test bench results-ellipses results-dsprites clean
 
+# Real data some tests read (the 320 dSprites frames); CI clones the repository next to ../shared.
+# A test that needs it fails, naming this variable, when it is missing.
+HWKERAS_SHARED_DATA ?= $(abspath ../shared/data)
+export HWKERAS_SHARED_DATA
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

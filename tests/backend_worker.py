@@ -2,7 +2,8 @@
 
     KERAS_BACKEND=jax python tests/backend_worker.py WORKDIR
 
-writes WORKDIR/<backend>.npz. The TensorFlow role runs first: it saves every model's initial
+writes WORKDIR/<backend>.npz. ``KERAS_BACKEND=tensorflow python tests/backend_worker.py WORKDIR --load``
+loads the .keras files the other backends saved there and writes WORKDIR/tensorflow_loaded.npz. The TensorFlow role runs first: it saves every model's initial
 weights (``<model>.weights.h5``) and a ``.keras`` file per round-trip model, which the other
 backends load, so all backends start from the same weights. Inputs, noise and the
 discriminator's permutation are fixed numpy arrays rebuilt identically in every role.
@@ -36,6 +37,11 @@ PROBE = ("bf-vae-2",)  # the "vae-first" step: relevance r (BF-VAE-2) is a VAE w
 SAMPLER_PSI = np.array([[6.0, 1.0, 0.0], [1.0, 5.0, -1.0], [0.0, -1.0, 4.0]])
 SAMPLER_NU = 10.0
 SAMPLER_DRAWS = 4000
+# z ~ N(0, Sigma), Sigma ~ IW(Psi, nu): the prior of the parity CHyVAE (p = 3, nu = 10, Psi = 6 I),
+# drawn by each backend's sampler (TFP on TensorFlow, the Bartlett decomposition elsewhere), at the
+# model's nu and at nu = 5 (Psi rescaled by 1/6, Student t with 3 degrees of freedom).
+LATENT_DRAWS = SAMPLER_DRAWS
+LATENT_NU = 5.0
 SPECIAL_POINTS = np.array([0.3, 1.0, 2.5, 17.0, 250.0], "float32")
 
 
@@ -168,6 +174,11 @@ def _record(model, x, prefix, out):
 
 
 def sampler(backend, out):
+    model = tiny("chyvae", seed=7)
+    out["latents/psi"] = model.psi
+    out["latents/nu"] = np.asarray(model.nu)
+    out["latents/z"] = ops.convert_to_numpy(model.sample_latents(LATENT_DRAWS)).astype("float64")
+    out["latents/z_nu"] = ops.convert_to_numpy(model.sample_latents(LATENT_DRAWS, nu=LATENT_NU)).astype("float64")
     draws = {"sampler": InverseWishartSampler(SAMPLER_PSI, SAMPLER_NU, seed=5).sample(SAMPLER_DRAWS)}
     if backend == "tensorflow":  # the keras.ops path under TF too, next to TFP's
         draws["bartlett"] = bartlett_inverse_wishart(SAMPLER_DRAWS, SAMPLER_PSI, SAMPLER_NU, seed=6)
@@ -199,6 +210,28 @@ def _stack(variables):
     return np.concatenate([ops.convert_to_numpy(v).astype("float64").ravel() for v in variables])
 
 
+def load_under_tensorflow(workdir):
+    """The .keras files the other backends saved, loaded here (TensorFlow) and recorded, and the
+    SavedModel of WORKDIR/export (written by ``hwkeras export`` under another backend) run on x."""
+    x = inputs()[0]
+    out = {}
+    for name in ROUND_TRIP:
+        for source in ("jax", "torch"):
+            path = os.path.join(workdir, f"{source}_{name}.keras")
+            if os.path.isfile(path):
+                _record(keras.saving.load_model(path), x, f"{name}/from_{source}", out)
+    export = os.path.join(workdir, "export")
+    if os.path.isdir(export):
+        import tensorflow as tf
+
+        served = tf.saved_model.load(export).signatures
+        for key, value in served["encode"](images=tf.constant(x)).items():
+            out[f"export/encode/{key}"] = value.numpy()
+        out["export/reconstruct"] = served["reconstruct"](images=tf.constant(x))["images"].numpy()
+    np.savez(os.path.join(workdir, "tensorflow_loaded.npz"), **out)
+    return out
+
+
 def run(workdir):
     backend = keras.backend.backend()
     x, eps, eps_tilde, order = inputs()
@@ -226,4 +259,7 @@ def run(workdir):
 
 
 if __name__ == "__main__":
-    run(sys.argv[1])
+    if sys.argv[2:] == ["--load"]:
+        load_under_tensorflow(sys.argv[1])
+    else:
+        run(sys.argv[1])

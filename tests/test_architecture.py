@@ -6,9 +6,10 @@ import sys
 
 import pytest
 
+from tests.helpers import deadline
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NO_TENSORFLOW = os.path.join(ROOT, "tests", "without_tensorflow")
-TIMEOUT = 120 * float(os.environ.get("HWKERAS_TEST_TIMEOUT_FACTOR", "1"))
 
 
 def python(code_or_args, block_tensorflow=False, backend="tensorflow"):
@@ -16,7 +17,7 @@ def python(code_or_args, block_tensorflow=False, backend="tensorflow"):
     if block_tensorflow:
         env["PYTHONPATH"] = os.pathsep.join([NO_TENSORFLOW] + [p for p in [env.get("PYTHONPATH")] if p])
     args = ["-c", code_or_args] if isinstance(code_or_args, str) else list(code_or_args)
-    return subprocess.run([sys.executable] + args, capture_output=True, text=True, env=env, timeout=TIMEOUT)
+    return subprocess.run([sys.executable] + args, capture_output=True, text=True, env=env, timeout=deadline(120))
 
 
 def test_the_blocker_blocks():
@@ -92,3 +93,25 @@ def test_the_hyperprior_is_validated_once_per_model(monkeypatch):
     with pytest.raises(ValueError, match="NaN or inf"):
         HyperpriorVAE(latent_dim=2, nu=9.0, psi=[[1.0, float("nan")], [float("nan"), 1.0]],
                       image_shape=(16, 16, 1), hidden_units=8)
+
+
+def test_every_subprocess_a_test_starts_has_a_scalable_deadline():
+    """subprocess.run/call/check_* in tests/ pass ``timeout=deadline(...)`` (tests/helpers.py), so a busy
+    CI machine scales every deadline with one variable and no test hangs without one."""
+    import ast
+
+    blocking = {"run", "call", "check_call", "check_output"}
+    missing = []
+    folder = os.path.join(ROOT, "tests")
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".py"):
+            continue
+        with open(os.path.join(folder, name)) as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in blocking
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "subprocess"):
+                timeout = next((k.value for k in node.keywords if k.arg == "timeout"), None)
+                if not (isinstance(timeout, ast.Call) and getattr(timeout.func, "id", None) == "deadline"):
+                    missing.append(f"{name}:{node.lineno}")
+    assert not missing, f"subprocess calls without timeout=deadline(...): {missing}"

@@ -21,6 +21,7 @@ from scipy import special, stats
 
 from tests import backend_worker as worker
 from tests import precision_check
+from tests.helpers import deadline, student_t_radius_pvalue
 
 ACTIVE = keras.backend.backend()
 CHECKED = ("jax", "torch") if ACTIVE == "tensorflow" else (ACTIVE,)
@@ -37,14 +38,36 @@ def results(tmp_path_factory):
     for backend in ("tensorflow",) + CHECKED:
         if backend == ACTIVE:
             out[backend] = worker.run(workdir)
-            continue
-        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        done = subprocess.run([sys.executable, worker.__file__, workdir], env=env, capture_output=True,
-                              text=True, timeout=300)
-        assert done.returncode == 0, f"{backend} worker failed:\n{done.stderr[-3000:]}"
-        out[backend] = dict(np.load(os.path.join(workdir, f"{backend}.npz")))
+        else:
+            out[backend] = _worker(workdir, backend)
     out["workdir"] = workdir
     return out
+
+
+EXPORT_COMMAND = [sys.executable, "-m", "hwkeras.cli.main", "export"]
+
+
+@pytest.fixture(scope="module")
+def in_tensorflow(results):
+    """What TensorFlow makes of the other backends' work: ``hwkeras export`` run under JAX/torch on
+    the .keras file that backend saved (the CLI hands it to a TensorFlow subprocess), then one
+    TensorFlow process loads every .keras file the other backends saved and runs that SavedModel."""
+    workdir, backend = results["workdir"], CHECKED[-1]
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = EXPORT_COMMAND + [os.path.join(workdir, f"{backend}_chyvae.keras"), "--output",
+                                os.path.join(workdir, "export")]
+    exported = subprocess.run(command, env=env, capture_output=True, text=True, timeout=deadline(300))
+    loaded = worker.load_under_tensorflow(workdir) if ACTIVE == "tensorflow" else _worker(workdir, "tensorflow", load=True)
+    return {"export": exported, "export_env": env, "export_command": command, **loaded}
+
+
+def _worker(workdir, backend, load=False):
+    """Runs tests/backend_worker.py under ``backend``; ``load``: its TensorFlow loading role."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, worker.__file__, workdir] + (["--load"] if load else []), env=env,
+                          capture_output=True, text=True, timeout=deadline(300))
+    assert done.returncode == 0, f"{backend} worker failed:\n{done.stderr[-3000:]}"
+    return dict(np.load(os.path.join(workdir, "tensorflow_loaded.npz" if load else f"{backend}.npz")))
 
 
 def close(actual, expected, rtol=RTOL, floor=0.0):
@@ -96,6 +119,20 @@ def test_sampler_moments_match_the_inverse_wishart(results, backend):
             assert np.all(np.abs(draws.mean(axis=0) - expected) < 5 * error + 1e-9), (key, draws.mean(0), expected)
 
 
+@pytest.mark.parametrize("backend", ("tensorflow",) + CHECKED)
+def test_prior_latents_have_the_student_t_tails_of_their_nu(results, backend):
+    """CHyVAE's sample_latents (TFP's Wishart on TensorFlow, the Bartlett decomposition on JAX and
+    torch): z is multivariate t with nu - p + 1 degrees of freedom, at the model's nu (7 degrees of
+    freedom) and at nu = 5 (3, Psi rescaled by 1/6); a Gaussian z, or nu= ignored, fails the KS test."""
+    r = results[backend]
+    psi, nu = r["latents/psi"], float(r["latents/nu"])
+    p = psi.shape[0]
+    assert student_t_radius_pvalue(r["latents/z"], psi, nu) > 1e-3
+    rescaled = psi * max(worker.LATENT_NU - p - 1, 1) / (nu - p - 1)
+    assert student_t_radius_pvalue(r["latents/z_nu"], rescaled, worker.LATENT_NU) > 1e-3
+    assert student_t_radius_pvalue(r["latents/z_nu"], rescaled, nu) < 1e-6  # and nu= made the difference
+
+
 @pytest.mark.parametrize("backend", CHECKED)
 def test_sampler_draws_agree_in_distribution_with_tfp(results, backend):
     tfp_draws = results["tensorflow"]["sampler/sigma"]
@@ -108,15 +145,11 @@ def test_sampler_draws_agree_in_distribution_with_tfp(results, backend):
 
 @pytest.mark.parametrize("backend", CHECKED)
 @pytest.mark.parametrize("name", worker.ROUND_TRIP)
-def test_keras_files_load_across_backends_with_identical_outputs(results, backend, name):
+def test_keras_files_load_across_backends_with_identical_outputs(results, in_tensorflow, backend, name):
     """TF's file under each backend, each backend's file under TF, and JAX's file under torch."""
     other = results[backend]
-    pairs = [(other, f"{name}/from_tensorflow", results["tensorflow"], f"{name}/own")]
-    if ACTIVE == "tensorflow":
-        loaded = keras.saving.load_model(os.path.join(results["workdir"], f"{backend}_{name}.keras"))
-        mine = {}
-        worker._record(loaded, worker.inputs()[0], "here", mine)
-        pairs.append((mine, "here", other, f"{name}/own"))
+    pairs = [(other, f"{name}/from_tensorflow", results["tensorflow"], f"{name}/own"),
+             (in_tensorflow, f"{name}/from_{backend}", other, f"{name}/own")]
     if backend == "torch" and "jax" in results:
         pairs.append((other, f"{name}/from_jax", results["jax"], f"{name}/own"))
     for loaded, prefix, saved, saved_prefix in pairs:
@@ -158,14 +191,17 @@ def test_vae_first_order_trains_the_discriminator_on_the_updated_encoders_codes_
         close(probe["codes"], results["tensorflow"][f"probe/{name}/codes"])
 
 
-def test_cli_export_from_another_backend_runs_in_tensorflow(results, tmp_path):
-    """``hwkeras export`` under JAX/torch hands the .keras file to a TensorFlow subprocess."""
-    backend = CHECKED[-1]
-    model_path = os.path.join(results["workdir"], "tensorflow_chyvae.keras")
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, "-m", "hwkeras.cli.main", "export", model_path, "--output", str(tmp_path / "out")]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+def test_cli_export_from_another_backend_runs_in_tensorflow(results, in_tensorflow):
+    """``hwkeras export`` under JAX/torch hands the .keras file that backend saved to a TensorFlow
+    subprocess; the SavedModel encodes and reconstructs as that backend's model does."""
+    done = in_tensorflow["export"]
     assert done.returncode == 0, done.stderr[-3000:]
-    assert (tmp_path / "out" / "saved_model.pb").is_file() and (tmp_path / "out" / "model.json").is_file()
-    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    export = os.path.join(results["workdir"], "export")
+    assert os.path.isfile(os.path.join(export, "saved_model.pb")) and os.path.isfile(os.path.join(export, "model.json"))
+    own = results[CHECKED[-1]]
+    close(in_tensorflow["export/encode/mean"], own["chyvae/own/encode_0"], rtol=1e-5)
+    close(in_tensorflow["export/encode/scale_tril"], own["chyvae/own/encode_1"], rtol=1e-5)
+    close(in_tensorflow["export/reconstruct"], own["chyvae/own/call"], rtol=1e-5)
+    again = subprocess.run(in_tensorflow["export_command"], env=in_tensorflow["export_env"], capture_output=True,
+                           text=True, timeout=deadline(300))
     assert again.returncode == 2 and "already exists" in again.stderr

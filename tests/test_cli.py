@@ -8,13 +8,15 @@ import sys
 import pytest
 from PIL import Image
 
+from tests.helpers import deadline
+
 # The console script installed next to the interpreter running the tests.
 HWKERAS = os.path.join(os.path.dirname(sys.executable), "hwkeras")
 
 
 def run(*args, cwd=None):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([HWKERAS, *args], capture_output=True, text=True, cwd=cwd, env=env)
+    return subprocess.run([HWKERAS, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=deadline(300))
 
 
 @pytest.mark.parametrize(

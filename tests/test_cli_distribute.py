@@ -10,6 +10,7 @@ import keras
 import pytest
 
 import hwkeras
+from tests.helpers import deadline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NO_TENSORFLOW = os.path.join(ROOT, "tests", "without_tensorflow")
@@ -27,7 +28,7 @@ def fit(tmp_path, *args, backend, block_tensorflow=False, host_devices=None):
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={host_devices}"
     command = [sys.executable, "-m", "hwkeras.cli.main", "fit", "--backend", backend, "--output-dir", "runs",
                "--export-dir", "sm", *args]
-    return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=deadline(600))
 
 
 def test_data_parallel_in_mixed_bfloat16_on_two_devices_without_tensorflow(tmp_path):

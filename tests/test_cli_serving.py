@@ -10,13 +10,15 @@ import pytest
 from PIL import Image
 
 import hwkeras
+from tests.helpers import deadline
 
 HWKERAS = os.path.join(os.path.dirname(sys.executable), "hwkeras")
 
 
 def run(*args, cwd):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([HWKERAS, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env)
+    return subprocess.run([HWKERAS, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=deadline(180))
 
 
 def assert_one_line_error(result, message):
@@ -45,7 +47,20 @@ def test_export_writes_a_card_and_refuses_to_overwrite(exported):
     assert card["model"] == "HyperpriorVAE" and card["nu"] == 10.0 and card["training_steps"] == 7
     assert card["dataset"] == "correlated-ellipses" and card["metrics"] == {"mig": 0.25}
     assert_one_line_error(run("export", "run", "--output", "sm", cwd=root), "already exists; pass --overwrite")
-    assert run("export", "run", "--output", "sm", "--overwrite", cwd=root).returncode == 0
+    # --overwrite replaces the export with the new run's model: its outputs and its card.
+    import tensorflow as tf
+
+    other = hwkeras.HyperpriorVAE(latent_dim=3, nu=12.0, image_shape=(16, 16, 1), hidden_units=8, seed=3)
+    (root / "run2").mkdir()
+    other.save(root / "run2" / "model.keras")
+    assert run("export", "run", "--output", "sm-over", cwd=root).returncode == 0
+    result = run("export", "run2", "--output", "sm-over", "--overwrite", cwd=root)
+    assert result.returncode == 0, result.stderr
+    x = np.random.default_rng(7).uniform(size=(2, 16, 16, 1)).astype("float32")
+    served = tf.saved_model.load(str(root / "sm-over")).signatures["encode"](images=tf.constant(x))["mean"]
+    np.testing.assert_allclose(served, np.asarray(other.encode(x)[0]), atol=1e-6)
+    assert json.loads((root / "sm-over" / "model.json").read_text())["nu"] == 12.0
+    assert sorted(p.name for p in root.iterdir() if p.name.startswith("sm-over")) == ["sm-over"]  # nothing left over
     (root / "empty-dir").mkdir()
     assert_one_line_error(run("export", "empty-dir", cwd=root), "is not a run directory")
 
@@ -98,3 +113,42 @@ def test_predict_bad_input_gives_one_line_error(exported, array, signature, mess
     result = run("predict", "sm", "--signature", signature, "--input", "bad.npy", "--output", "o.npy", cwd=root)
     assert_one_line_error(result, message)
     assert not (root / "o.npy").exists()
+
+
+def test_predict_uint8_npy_jpeg_folders_and_nu(exported):
+    """In-process (CliRunner) for speed: uint8 .npy is scaled by 1/255, a folder of JPEGs (any case
+    of .jpg/.jpeg) is read in name order as the model's channels, and --nu reaches sample_seeded."""
+    from click.testing import CliRunner
+
+    from hwkeras.cli.predict import predict_command
+    from tests.helpers import student_t_radius_pvalue
+
+    root, model = exported
+
+    def predict(*args):  # the last argument is the output file's name under root
+        result = CliRunner().invoke(predict_command, [str(root / "sm"), *map(str, args[:-1]), str(root / args[-1])])
+        assert result.exit_code == 0, result.output
+        return np.load(root / args[-1])
+
+    pixels = np.random.default_rng(3).integers(0, 256, size=(3, 16, 16, 1), dtype=np.uint8)
+    np.save(root / "u8.npy", pixels)
+    codes = predict("--signature", "encode", "--input", root / "u8.npy", "--output", "u8.npz")
+    np.testing.assert_allclose(codes["mean"], np.asarray(model.encode(pixels / 255.0)[0]), atol=1e-5)
+
+    (root / "jpegs").mkdir()
+    rgb = np.random.default_rng(4).integers(0, 256, size=(3, 16, 16, 3), dtype=np.uint8)
+    for name, image in zip(["b.JPG", "a.jpeg", "c.jpg"], rgb):  # written out of name order
+        Image.fromarray(image).save(root / "jpegs" / name, quality=95)
+    # The oracle: each file as Pillow decodes it to gray, in name order a, b, c.
+    gray = np.stack([np.asarray(Image.open(root / "jpegs" / n).convert("L"), np.float32)
+                     for n in ("a.jpeg", "b.JPG", "c.jpg")])[..., None] / 255.0
+    codes = predict("--signature", "encode", "--input", root / "jpegs", "--output", "jpeg.npz")
+    np.testing.assert_allclose(codes["mean"], np.asarray(model.encode(gray)[0]), atol=1e-5)
+
+    # --nu 6: z follows IW(Psi 2/6, 6) (Psi rescaled so E[Sigma] stays I), t with 4 degrees of
+    # freedom; the model's own nu = 10 (--nu 0) gives t with 8. KS tests of the F-law radius.
+    draws = {nu: predict("--signature", "sample_seeded", "--num-samples", 20000, "--seed", 1, "--nu", nu,
+                         "--output", f"nu{nu}.npz")["z"].astype(np.float64) for nu in (6, 0)}
+    assert student_t_radius_pvalue(draws[6], model.psi * 2.0 / 6.0, 6.0) > 1e-3
+    assert student_t_radius_pvalue(draws[6], model.psi * 2.0 / 6.0, 10.0) < 1e-6
+    assert student_t_radius_pvalue(draws[0], model.psi, 10.0) > 1e-3

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from hwkeras.data import batch_items, epoch_permutation, get_dataset, take
+from tests.helpers import deadline
 from tests.test_datasets_dsprites import write_small_dsprites
 from tests.test_datasets_files import write_celeba, write_chairs
 
@@ -146,7 +147,7 @@ def test_every_dataset_streams_without_tensorflow(tmp_path, backend):
         "import sys\nfor name in ('tensorflow', 'tensorflow_probability', 'tf_keras'):\n    sys.modules[name] = None\n")
     env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(blocker))
     script = NO_TF_SCRIPT.format(root=ROOT, tmp=str(tmp_path))
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=deadline(300))
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["backend"] == backend and report["tensorflow"] is False
@@ -157,5 +158,6 @@ def test_every_dataset_streams_without_tensorflow(tmp_path, backend):
         size = 32 if name in ("correlated-ellipses", "celeba", "celeba-files", "chairs") else 64
         assert shapes == [[4, size, size, channels]] * 3, name
     # The blocker really blocks.
-    probe = subprocess.run([sys.executable, "-c", "import tensorflow"], env=env, capture_output=True, text=True)
+    probe = subprocess.run([sys.executable, "-c", "import tensorflow"], env=env, capture_output=True, text=True,
+                           timeout=deadline(60))
     assert probe.returncode != 0 and "ModuleNotFoundError" in probe.stderr

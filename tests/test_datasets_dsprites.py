@@ -10,9 +10,8 @@ import pytest
 from hwkeras.data import DSprites, ProceduralDSprites, get_dataset, take
 from hwkeras.data.dsprites import FACTOR_SIZES, index_bases
 from hwkeras.data.dsprites_procedural import render, sprite_tiles
+from tests.helpers import shared_data
 
-GIF = os.environ.get("HWKERAS_DSPRITES_GIF") or os.path.join(
-    os.path.dirname(__file__), "..", "..", "shared", "data", "dsprites-sample", "dsprites.gif")
 SMALL_SIZES = [1, 3, 2, 2, 4, 4]  # colour, shape, scale, orientation, posX, posY: 192 images
 
 
@@ -143,11 +142,9 @@ def test_shapes_are_distinguishable():
 
 @pytest.fixture(scope="module")
 def gif_frames():
-    if not os.path.exists(GIF):
-        pytest.skip(f"real dSprites frames not found at {GIF} (set HWKERAS_DSPRITES_GIF)")
     from PIL import Image
 
-    image = Image.open(GIF)
+    image = Image.open(shared_data("dsprites-sample", "dsprites.gif"))
     frames = []
     for i in range(image.n_frames):
         image.seek(i)

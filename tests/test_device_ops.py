@@ -9,7 +9,7 @@ import numpy as np
 from keras import ops
 
 from hwkeras import device_ops
-from tests.helpers import random_spd
+from tests.helpers import deadline, random_spd
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -62,7 +62,7 @@ TORCH_CHECK = textwrap.dedent(f"""
 def test_on_torch_constants_are_cached_and_the_seed_state_lives_on_the_host(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "torch"}
     done = subprocess.run([sys.executable, "-c", TORCH_CHECK, str(tmp_path / "m.keras")], env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=deadline(300))
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
 
 

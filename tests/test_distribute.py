@@ -16,6 +16,7 @@ import pytest
 from hwkeras.devices import check_distribution
 from hwkeras.training import distribute
 from tests import distribute_check
+from tests.helpers import deadline
 
 TOLERANCE = 1e-5  # of the largest update of each group of weights; float32 sums in another order
 
@@ -26,7 +27,7 @@ def run_check(backend, tmp_path):
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()
     path = tmp_path / f"{backend}.npz"
     done = subprocess.run([sys.executable, distribute_check.__file__, str(path)], env=env, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=deadline(600))
     assert done.returncode == 0, done.stderr[-3000:]
     return dict(np.load(path))
 

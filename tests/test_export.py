@@ -12,6 +12,7 @@ import pytest
 
 import hwkeras
 from hwkeras.export import export_saved_model
+from tests.helpers import deadline, student_t_radius_pvalue
 
 HERE = os.path.dirname(__file__)
 SIGNATURES = ["decode", "encode", "reconstruct", "sample", "sample_seeded", "serving_default", "traverse"]
@@ -21,7 +22,7 @@ def serve(path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     out = subprocess.run(
         [sys.executable, os.path.join(HERE, "serve_check.py"), str(path)],
-        capture_output=True, text=True, env=env, check=True,
+        capture_output=True, text=True, env=env, check=True, timeout=deadline(120),
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -74,18 +75,75 @@ def test_saved_model_serves_without_hwkeras(tmp_path, kind, shape):
     assert os.listdir(tmp_path) == ["model"]  # no staging directory left behind
 
 
-def test_served_signatures_match_the_keras_model(tmp_path):
+CARD = {"dataset": "correlated-ellipses", "training_steps": 7, "metrics": {"mig": 0.25}, "notes": None}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A CHyVAE (p = 3, nu = 10, so Psi = 6 I) exported once with a card, and its signatures."""
     import tensorflow as tf
 
     model = hwkeras.HyperpriorVAE(latent_dim=3, nu=10.0, image_shape=(16, 16, 1), hidden_units=8, seed=1)
-    path = export_saved_model(model, tmp_path / "m")
-    served = tf.saved_model.load(path).signatures
+    path = export_saved_model(model, tmp_path_factory.mktemp("served") / "m", card=CARD)
+    return model, path, tf.saved_model.load(path).signatures
+
+
+def test_served_signatures_match_the_keras_model(served):
+    import tensorflow as tf
+
+    model, _, served = served
     x = np.random.default_rng(1).uniform(size=(2, 16, 16, 1)).astype("float32")
     encoded = served["encode"](images=tf.constant(x))
     mean, scale_tril = model.encode(x)
     np.testing.assert_allclose(encoded["mean"], mean, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(encoded["scale_tril"], scale_tril, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(served["reconstruct"](images=tf.constant(x))["images"], model(x), atol=1e-6)
+    # traverse: row d decodes the image's posterior mean with coordinate d set to each value.
+    traversal = served["traverse"](image=tf.constant(x[0]))
+    values = traversal["values"].numpy()
+    np.testing.assert_allclose(values, np.linspace(-3, 3, 10), atol=1e-6)
+    codes = np.repeat(np.asarray(mean)[:1], 3 * 10, axis=0).reshape(3, 10, 3)
+    for d in range(3):
+        codes[d, :, d] = values
+    expected = np.asarray(model.decode(codes.reshape(30, 3))).reshape(3, 10, 16, 16, 1)
+    np.testing.assert_allclose(traversal["images"], expected, atol=1e-5)
+    assert np.abs(expected[:, 0] - expected[:, -1]).max() > 1e-3  # the sweep shows in the pixels
+
+
+def test_sample_seeded_draws_the_hyperprior_of_the_nu_it_is_given(served):
+    """nu <= 0: the model's IW(6 I, 10), so z is t with 8 degrees of freedom; nu = 6: IW(2 I, 6) (Psi
+    rescaled so that E[Sigma] stays I), t with 4. KS tests of k z^T Psi^-1 z / p against F(p, k)."""
+    import tensorflow as tf
+
+    model, _, served = served
+    draws = {nu: served["sample_seeded"](num_samples=tf.constant(20000), seed=tf.constant(3),
+                                         nu=tf.constant(nu))["z"].numpy().astype("float64") for nu in (0.0, 6.0)}
+    assert student_t_radius_pvalue(draws[0.0], model.psi, 10.0) > 1e-3
+    assert student_t_radius_pvalue(draws[6.0], model.psi * 2.0 / 6.0, 6.0) > 1e-3
+    assert student_t_radius_pvalue(draws[6.0], model.psi * 2.0 / 6.0, 10.0) < 1e-6
+    np.testing.assert_allclose(np.cov(draws[6.0].T), np.eye(3), atol=0.15)  # E[Sigma] = I for every nu
+    again = served["sample_seeded"](num_samples=tf.constant(20000), seed=tf.constant(3), nu=tf.constant(6.0))
+    np.testing.assert_array_equal(again["z"].numpy(), draws[6.0])
+
+
+def test_model_card_fields(served):
+    """model.json: what SERVING.md lists, with the values of the model that was exported."""
+    from importlib.metadata import version
+
+    import tensorflow as tf
+
+    model, path, signatures = served
+    with open(os.path.join(path, "model.json")) as f:
+        card = json.load(f)
+    assert card["model"] == "HyperpriorVAE" and card["latent_dim"] == 3 and card["image_shape"] == [16, 16, 1]
+    assert card["input"] == "float32 images in [0, 1], shape (batch, height, width, channels)"
+    assert card["signatures"] == sorted(signatures) == SIGNATURES
+    assert card["config"] == json.loads(json.dumps(model.get_config()))
+    assert card["nu"] == 10.0 and card["psi"] == (6.0 * np.eye(3)).tolist()
+    assert card["versions"] == {name: version(name) for name in ("hwkeras", "keras", "tensorflow")}
+    assert card["versions"]["tensorflow"] == tf.__version__
+    assert card["dataset"] == "correlated-ellipses" and card["training_steps"] == 7 and card["metrics"] == {"mig": 0.25}
+    assert "notes" not in card  # entries given as None are left out
 
 
 def test_saved_model_cli_shows_and_runs_encode(tmp_path):
@@ -93,14 +151,15 @@ def test_saved_model_cli_shows_and_runs_encode(tmp_path):
     path = export_saved_model(model, tmp_path / "m")
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    shown = subprocess.run([cli, "show", "--dir", path, "--all"], capture_output=True, text=True, env=env, check=True)
+    shown = subprocess.run([cli, "show", "--dir", path, "--all"], capture_output=True, text=True, env=env, check=True,
+                           timeout=deadline(120))
     for name in SIGNATURES:
         assert f"signature_def['{name}']" in shown.stdout
     np.save(tmp_path / "x.npy", np.full((2, 16, 16, 1), 0.5, np.float32))
     ran = subprocess.run(
         [cli, "run", "--dir", path, "--tag_set", "serve", "--signature_def", "encode",
          "--inputs", f"images={tmp_path / 'x.npy'}", "--outdir", str(tmp_path / "out")],
-        capture_output=True, text=True, env=env, check=True,
+        capture_output=True, text=True, env=env, check=True, timeout=deadline(120),
     )
     assert ran.returncode == 0
     mean = np.load(tmp_path / "out" / "mean.npy")
@@ -108,14 +167,28 @@ def test_saved_model_cli_shows_and_runs_encode(tmp_path):
 
 
 def test_export_refuses_to_overwrite_and_keeps_the_old_model(tmp_path):
-    model = hwkeras.HyperpriorVAE(latent_dim=2, nu=10.0, image_shape=(16, 16, 1), hidden_units=8)
+    import tensorflow as tf
+
+    model = hwkeras.HyperpriorVAE(latent_dim=2, nu=10.0, image_shape=(16, 16, 1), hidden_units=8, seed=1)
+    other = hwkeras.HyperpriorVAE(latent_dim=2, nu=12.0, image_shape=(16, 16, 1), hidden_units=8, seed=2)
+    x = np.random.default_rng(2).uniform(size=(2, 16, 16, 1)).astype("float32")
+
+    def served_mean():
+        return tf.saved_model.load(path).signatures["encode"](images=tf.constant(x))["mean"].numpy()
+
     path = export_saved_model(model, tmp_path / "m")
     before = sorted(os.listdir(path))
     with pytest.raises(FileExistsError, match="overwrite"):
-        export_saved_model(model, path)
+        export_saved_model(other, path)
     assert sorted(os.listdir(path)) == before
-    export_saved_model(model, path, overwrite=True)
+    np.testing.assert_allclose(served_mean(), np.asarray(model.encode(x)[0]), atol=1e-6)  # the old one
+    export_saved_model(other, path, overwrite=True)
     assert sorted(os.listdir(tmp_path)) == ["m"]
+    # The new model replaced the old one: its outputs and its card.
+    np.testing.assert_allclose(served_mean(), np.asarray(other.encode(x)[0]), atol=1e-6)
+    assert not np.allclose(served_mean(), np.asarray(model.encode(x)[0]), atol=1e-3)
+    with open(os.path.join(path, "model.json")) as f:
+        assert json.load(f)["nu"] == 12.0
 
 
 def test_failed_export_leaves_nothing_at_the_target(tmp_path, monkeypatch):
@@ -152,12 +225,12 @@ def test_killed_export_leaves_no_model_at_the_target(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.Popen([sys.executable, "-c", KILLED_EXPORT, str(target), str(flags)], env=env)
     try:
-        deadline = time.time() + 120
+        give_up = time.time() + deadline(120)
         while not (flags / "written").exists():
-            assert proc.poll() is None and time.time() < deadline, "export never got to write"
+            assert proc.poll() is None and time.time() < give_up, "export never got to write"
             time.sleep(0.2)
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.wait(timeout=deadline(30))
     finally:
         if proc.poll() is None:
             proc.kill()

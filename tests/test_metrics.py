@@ -277,6 +277,87 @@ def test_permuted_representation_scores_the_same():
     assert a["explicitness_score_test"] == pytest.approx(b["explicitness_score_test"], abs=1e-3)
 
 
+_W_SMALL = np.random.RandomState(7).randn(5, 3).astype(np.float32)
+_W_SMALL[:3] += 3 * np.eye(3, dtype=np.float32)
+
+
+def small_mixed_rep(x):
+    """5-d code of a 3-factor Grid: 3 mostly aligned dims with leaks, 2 weak mixtures (DCI ~0.8)."""
+    return np.tanh(x.reshape(len(x), -1) @ _W_SMALL.T).astype(np.float32)
+
+
+def test_permuted_representation_dci_and_sap():
+    """DCI's importance rows and SAP's score rows follow the dimensions they belong to, and the
+    scores do not depend on the order. SAP fits one dimension at a time: exact. DCI's trees visit
+    the features in a random order that the permutation changes, which moves importances by ~0.002
+    here and the scores by ~0.001; the tolerances are 5 times that, far below the importances."""
+    data = Grid([3, 4, 5], noise=0.05)
+    perm = np.array([3, 0, 4, 2, 1])
+    rep_p = permuted(small_mixed_rep, perm)
+    a = dci.compute_dci(data, small_mixed_rep, np.random.RandomState(3), **SMALL)
+    b = dci.compute_dci(data, rep_p, np.random.RandomState(3), **SMALL)
+    np.testing.assert_allclose(np.array(a["importance_matrix"])[perm], b["importance_matrix"], atol=0.01)
+    for key in ("disentanglement", "completeness"):
+        assert a[key] == pytest.approx(b[key], abs=0.005)
+    assert a["informativeness_test"] == pytest.approx(b["informativeness_test"], abs=0.01)
+    assert 0.7 < a["disentanglement"] < 0.95  # a mixed code: neither trivial 0 nor 1
+    a = sap.compute_sap(data, small_mixed_rep, np.random.RandomState(3), **SMALL)
+    b = sap.compute_sap(data, rep_p, np.random.RandomState(3), **SMALL)
+    np.testing.assert_array_equal(np.array(a["score_matrix"])[perm], b["score_matrix"])
+    assert a["SAP_score"] == b["SAP_score"] and a["SAP_score"] > 0.05  # 0.08: not all gaps 0
+
+
+# ------------------------------------------------------------------------------------------
+# MIG and SAP edge cases (METRICS.md section 2).
+# ------------------------------------------------------------------------------------------
+
+def test_mig_leaves_a_constant_factor_out_and_needs_two_dims():
+    rs = np.random.RandomState(0)
+    f0 = rs.randint(4, size=1000)
+    factors = np.stack([f0, np.zeros_like(f0)], axis=1)  # factor 1 is constant in the sample
+    # dim 0 holds f0 (4 values, 4 distinct bins), dim 1 only f0 // 2, dim 2 nothing (one bin).
+    codes = np.stack([f0, f0 // 2, np.ones_like(f0)], axis=1).astype(np.float64)
+
+    def entropy(values):
+        p = np.bincount(values) / len(values)
+        p = p[p > 0]
+        return -np.sum(p * np.log(p))
+
+    # Best dim: I = H(f0); second: I(f0 // 2; f0) = H(f0 // 2) (a function of f0). Sample entropies.
+    expected = 1.0 - entropy(f0 // 2) / entropy(f0)
+    scores = mig.mig_from_codes(codes, factors)
+    assert scores["mig_per_factor"][1] is None  # dlib: 0/0 = NaN
+    assert scores["mig_per_factor"][0] == pytest.approx(expected, abs=1e-12)
+    assert scores["discrete_mig"] == pytest.approx(expected, abs=1e-12)  # the mean over factor 0 alone
+    with pytest.raises(ValueError, match="every factor is constant in the sample"):
+        mig.mig_from_codes(codes, np.zeros_like(factors))
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        mig.mig_from_codes(codes[:, :1], factors)
+
+
+def test_sap_constant_dimension_one_class_factor_and_needs_two_dims():
+    rs = np.random.RandomState(0)
+    f0 = rs.randint(2, size=400)
+    codes = np.stack([f0 + 0.1 * rs.randn(400), np.full(400, 0.5)], axis=1)
+    factors = np.stack([f0, rs.randint(3, size=400)], axis=1)
+    # Continuous: a constant dimension predicts nothing (0, not 0/0); f0 from dim 0 is the squared
+    # correlation, computed here with numpy.
+    continuous = sap.sap_from_codes(codes, factors, codes, factors, continuous_factors=True)
+    matrix = np.array(continuous["score_matrix"])
+    np.testing.assert_array_equal(matrix[1], [0.0, 0.0])
+    assert matrix[0, 0] == pytest.approx(np.corrcoef(codes[:, 0], f0)[0, 1] ** 2, rel=1e-12)
+    # Discrete, with factor 1 a single class in the training half: no SVM can be fitted, and the
+    # constant prediction scores the share of test points of that class, for every dimension.
+    train = np.stack([f0[:200], np.full(200, 2)], axis=1)
+    test = factors[200:]
+    discrete = np.array(sap.sap_from_codes(codes[:200], train, codes[200:], test,
+                                           random_state=np.random.RandomState(0))["score_matrix"])
+    np.testing.assert_array_equal(discrete[:, 1], np.mean(test[:, 1] == 2))
+    assert discrete[0, 0] == 1.0  # f0 is linearly separable from dim 0 (noise 0.1, gap 1)
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        sap.sap_from_codes(codes[:, :1], factors, codes[:, :1], factors)
+
+
 # ------------------------------------------------------------------------------------------
 # Identity with disentanglement_lib: numbers it produced on these exact inputs
 # (google-research/disentanglement_lib@86a644d, see docs/METRICS.md for the procedure).

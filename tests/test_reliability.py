@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tests.helpers import deadline
+
 HWKERAS = os.path.join(os.path.dirname(sys.executable), "hwkeras")
-FACTOR = float(os.environ.get("HWKERAS_TEST_TIMEOUT_FACTOR", "1"))
-DEADLINE = 300 * FACTOR
+DEADLINE = deadline(300)
 TINY = ["--batch-size", "4", "--latent-dim", "2", "--image-size", "32", "--hidden-units", "16", "--no-export",
         "--no-report", "--summary-every", "0"]
 #: 4 epochs of 12 steps (one per --eval-every), a checkpoint every 4 steps.
@@ -42,7 +43,7 @@ def invoke_fit(*args):
 
 
 def finish(process):
-    out, err = process.communicate(timeout=DEADLINE)
+    out, err = process.communicate(timeout=deadline(300))
     return process.returncode, out, err
 
 
@@ -54,8 +55,8 @@ def checkpoint_steps(run_dir):
 
 def stop_after(process, run_dir, step, sig):
     """Sends ``sig`` once a checkpoint at ``step`` or later exists (polling every 10 ms)."""
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline and process.poll() is None:
+    until = time.monotonic() + DEADLINE
+    while time.monotonic() < until and process.poll() is None:
         if any(s >= step for s in checkpoint_steps(run_dir)):
             process.send_signal(sig)
             return finish(process)
@@ -181,7 +182,7 @@ print(max(float(np.abs(keras.ops.convert_to_numpy(a) - keras.ops.convert_to_nump
 def test_jax_checkpoints_sync_the_stateless_trainer(tmp_path):
     """On JAX the variables hold the trained state only after a sync: mid-epoch checkpoints must sync."""
     done = subprocess.run([sys.executable, "-c", JAX_RESUME, str(tmp_path)], capture_output=True, text=True,
-                          env=dict(os.environ, KERAS_BACKEND="jax"), timeout=DEADLINE)
+                          env=dict(os.environ, KERAS_BACKEND="jax"), timeout=deadline(300))
     assert done.returncode == 0, done.stderr
     assert float(done.stdout.split()[-1]) == 0.0  # resumed mid-epoch (9 = 8 + 1), both optimizers' slots too
 

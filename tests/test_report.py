@@ -23,8 +23,8 @@ from PIL import Image
 from hwkeras.report import latents
 from hwkeras.report.pictures import gif_bytes
 from tests import report_fixtures as fixtures
+from tests.helpers import deadline
 
-TIMEOUT_FACTOR = float(os.environ.get("HWKERAS_TEST_TIMEOUT_FACTOR", "1"))
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync")
 # Run once the page has loaded: writes every image's naturalWidth into the DOM that --dump-dom prints.
@@ -90,7 +90,7 @@ def chromium_dom(page_path, tmp_path):
     # The probed copy sits beside nothing: the page must carry its pictures inside itself.
     result = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}",
                              "--dump-dom", probed.as_uri()],
-                            capture_output=True, text=True, timeout=60 * TIMEOUT_FACTOR)
+                            capture_output=True, text=True, timeout=deadline(60))
     assert result.returncode == 0, result.stderr[-2000:]
     return Page(result.stdout)
 
@@ -436,7 +436,7 @@ def test_tensorboard_summaries_without_tensorflow(tmp_path):
     # torch: a backend that trains without TensorFlow (and without JAX's compile time in a test).
     env = dict(os.environ, KERAS_BACKEND="torch")
     result = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, str(tmp_path)],
-                            capture_output=True, text=True, env=env, timeout=300 * TIMEOUT_FACTOR)
+                            capture_output=True, text=True, env=env, timeout=deadline(300))
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["backend"] == "torch"

@@ -24,14 +24,11 @@ import scipy.stats
 from click.testing import CliRunner
 from PIL import Image
 
+from tests.helpers import deadline
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NO_TENSORFLOW = os.path.join(ROOT, "tests", "without_tensorflow")
 HWKERAS = [sys.executable, "-m", "hwkeras.cli.main"]
-
-
-def deadline(seconds):
-    """A subprocess timeout: ``seconds`` (ample on 2 idle cores) times $HWKERAS_TEST_TIMEOUT_FACTOR."""
-    return seconds * float(os.environ.get("HWKERAS_TEST_TIMEOUT_FACTOR", "1"))
 
 
 GRID = ["--model", "chyvae", "--grid", "nu=5,20", "--model", "beta-vae", "--grid", "beta=1,4", "--seeds", "2"]
