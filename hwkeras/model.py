@@ -27,7 +27,8 @@ class HyperpriorVAE(LatentVariableModel):
         psi: the (p, p) scale matrix Psi; default ``hwkeras.priors.prior_scale(nu, p)`` so E[Sigma] = I.
         image_shape: (height, width, channels), sides multiples of 16, 1 or 3 channels.
         hidden_units: width of the dense layer after the convolutions (128 or 256 in the paper).
-        seed: seed of the model's sampling noise.
+        seed: seed of the model's sampling noise (the initial weights follow
+            ``keras.utils.set_random_seed``, as for any Keras model; `hwkeras fit --seed` sets both).
     """
 
     term_names = ("reconstruction", "kl_latent", "kl_hyperprior", "elbo")
