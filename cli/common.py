@@ -249,14 +249,6 @@ def load_model(model_path):
     return model
 
 
-def write_json_atomically(record, path):
-    tmp = path + ".partial"
-    with open(tmp, "w") as f:
-        json.dump(record, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 # --------------------------------------------------------------------------------------------
 # Output paths: checked before any work, so that a bad one costs nothing.
 # --------------------------------------------------------------------------------------------

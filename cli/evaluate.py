@@ -13,7 +13,8 @@ import os
 import click
 
 from hwkeras.cli.common import (InputError, backend_option, check_output_file, load_model, one_line,
-                                parse_assignments, parse_metric_params, resolve_run, write_json_atomically)
+                                parse_assignments, parse_metric_params, resolve_run)
+from hwkeras.files import write_json_atomically
 from hwkeras.metrics.evaluate import METRICS, PROTOCOLS
 
 METRICS_FILENAME = "metrics.json"

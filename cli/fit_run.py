@@ -12,7 +12,7 @@ import click
 
 def write_config(plan, **updates):
     """config.json, rewritten atomically: ``steps_trained`` follows the checkpoints, ``completed`` the end."""
-    from hwkeras.cli.common import write_json_atomically
+    from hwkeras.files import write_json_atomically
 
     plan.config.update(updates)
     write_json_atomically(plan.config, os.path.join(plan.run_dir, "config.json"))

@@ -31,7 +31,7 @@ class Progress:
             directory.tables(self.plan.sweep_dir, self.plan.spec, self.plan.trials, running=self.running)
             return
         if record is None:  # the worker died before the trial could record anything
-            from hwkeras.cli.common import write_json_atomically
+            from hwkeras.files import write_json_atomically
 
             record = {"trial": name, "status": "failed",
                       "error": f"the trial's Ray worker ended without finishing it: {message or 'no message'}"}

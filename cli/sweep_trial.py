@@ -95,7 +95,7 @@ def execute(spec):
         record = {"trial": spec["name"], **record, "wall_time_s": round(time.time() - start, 3),
                   "ended": datetime.datetime.now().isoformat(timespec="seconds")}
         os.makedirs(run_dir, exist_ok=True)
-        from hwkeras.cli.common import write_json_atomically
+        from hwkeras.files import write_json_atomically
 
         write_json_atomically(record, os.path.join(run_dir, "trial.json"))
         print(f"=== {spec['name']}: {record['status']} after {record['wall_time_s']:.1f} s ===", flush=True)

@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 
+from hwkeras.files import write_json_atomically
 from hwkeras.sweep import grid, results, selection
 
 SWEEP_JSON = "sweep.json"
@@ -57,11 +58,7 @@ def write_spec(sweep_dir, spec):
     from hwkeras import __version__
 
     spec = {**spec, "created": datetime.datetime.now().isoformat(timespec="seconds"), "hwkeras_version": __version__}
-    path = os.path.join(sweep_dir, SWEEP_JSON)
-    with open(path + ".partial", "w") as f:
-        json.dump(spec, f, indent=2)
-        f.write("\n")
-    os.replace(path + ".partial", path)
+    write_json_atomically(spec, os.path.join(sweep_dir, SWEEP_JSON))
     return spec
 
 
@@ -133,10 +130,7 @@ def aggregate(sweep_dir, spec, trials, tradeoff_metric=None, select_by="udr_lass
 
 def write_selection(sweep_dir, chosen):
     path = os.path.join(sweep_dir, selection.SELECTION)
-    with open(path + ".partial", "w") as f:
-        json.dump(chosen, f, indent=2)
-        f.write("\n")
-    os.replace(path + ".partial", path)
+    write_json_atomically(chosen, path)
     return path
 
 

@@ -14,6 +14,8 @@ import os
 
 import numpy as np
 
+from hwkeras.files import write_json_atomically
+
 #: ``--evaluate`` protocols, in column order.
 PROTOCOLS = ("dlib", "chyvae")
 #: The held-out sample's seed: apart from the training streams (seeded by the trial's seed).
@@ -97,7 +99,7 @@ def evaluate_protocols(model, dataset, columns, params, run_dir, dataset_name, d
                   "run_dir": os.path.abspath(run_dir), "dataset": dataset_name,
                   "dataset_options": dataset_options, **record}
         filename = "metrics.json" if protocol == "dlib" else f"metrics-{protocol}.json"
-        _write_json(to_builtin(record), os.path.join(run_dir, filename))
+        write_json_atomically(to_builtin(record), os.path.join(run_dir, filename))
         for metric in names:
             scores[column(protocol, metric)] = record["summary"][metric]
     return scores
@@ -159,11 +161,3 @@ def final_losses(run_dir, term_names):
     return {name: float(last[name]) for name in ("loss", *term_names) if last.get(name) not in (None, "")}
 
 
-def _write_json(record, path):
-    import json
-
-    tmp = path + ".partial"
-    with open(tmp, "w") as f:
-        json.dump(record, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)

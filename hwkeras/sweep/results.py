@@ -12,6 +12,8 @@ import json
 import math
 import os
 
+from hwkeras.files import atomic_open
+
 TRIALS = "trials"
 TRIAL_RECORD = "trial.json"
 RESULTS = "results.csv"
@@ -122,12 +124,10 @@ def write_tables(sweep_dir, header, rows, grid_keys, tradeoff_metric=None):
 
 
 def write_csv(path, header, rows):
-    tmp = path + ".partial"
-    with open(tmp, "w", newline="") as f:
+    with atomic_open(path, newline="") as f:
         writer = csv.DictWriter(f, header)
         writer.writeheader()
         writer.writerows({k: row.get(k, "") for k in header} for row in rows)
-    os.replace(tmp, path)
 
 
 def _cell(value):

@@ -6,11 +6,9 @@ before the CSV and TensorBoard loggers, so the headline score of every chosen me
 not in ``hwkeras.metrics``, so that the metrics import with numpy and scikit-learn alone.
 """
 
-import json
-import os
-
 import keras
 
+from hwkeras.files import write_json_atomically
 from hwkeras.metrics.evaluate import evaluate, parse_metric_names, representation_from_model
 
 
@@ -47,10 +45,7 @@ class DisentanglementCallback(keras.callbacks.Callback):
                           protocol=self.protocol, seed=self.seed, params=self.metric_params)
         self.records.append({"epoch": epoch + 1, **record})
         if self.path is not None:
-            tmp = self.path + ".partial"
-            with open(tmp, "w") as f:
-                json.dump(self.records, f, indent=2)
-            os.replace(tmp, self.path)
+            write_json_atomically(self.records, self.path)
         scores = {f"eval_{name}": float(record["summary"][name]) for name in self.metric_names}
         if logs is not None:
             logs.update(scores)

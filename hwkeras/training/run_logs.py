@@ -19,6 +19,8 @@ import struct
 
 import keras
 
+from hwkeras.files import atomic_open
+
 #: TensorBoard run folders of a run's ``logs/``: epoch-indexed (Keras's TensorBoard) or step-indexed.
 EPOCH_INDEXED = ("train", "validation")
 STEP_INDEXED = ("images",)
@@ -62,12 +64,10 @@ def truncate_history(path, epochs):
             continue  # a row cut short by the kill
         if epoch < epochs and len(row) == len(header):
             kept.append(row)
-    tmp = path + ".partial"
-    with open(tmp, "w", newline="") as f:
+    with atomic_open(path, newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(kept)
-    os.replace(tmp, path)
     return len(body) - len(kept)
 
 
