@@ -21,7 +21,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 import hwkeras  # noqa: E402
 from common import machine_description, markdown_table, versions  # noqa: E402
