@@ -1,8 +1,11 @@
-"""Files written whole or not at all: the content goes to ``PATH.partial``, then is renamed over
-``PATH``, so that a reader (or a run killed mid-write) never sees half a file. Standard library only."""
+"""The files of runs and sweeps. Written whole or not at all: the content goes to ``PATH.partial``,
+then is renamed over ``PATH``, so that a reader (or a run killed mid-write) never sees half a file.
+Read back: a CSV cell (history.csv, results.csv, summary.csv) is a number only when it is a finite
+one. Standard library only."""
 
 import contextlib
 import json
+import math
 import os
 
 
@@ -24,3 +27,12 @@ def write_json_atomically(record, path):
     with atomic_open(path) as f:
         json.dump(record, f, indent=2)
         f.write("\n")
+
+
+def csv_number(text):
+    """A CSV cell -> float, or None when it is empty, not a number, NaN or infinite."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None

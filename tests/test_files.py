@@ -18,3 +18,11 @@ def test_a_failed_rewrite_keeps_the_old_file_and_leaves_no_partial(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["record.json"]
     write_json_atomically({"a": 2}, path)
     assert json.loads(open(path).read()) == {"a": 2} and open(path).read().endswith("}\n")
+
+
+def test_a_csv_cell_is_a_number_only_when_finite():
+    from hwkeras.files import csv_number
+
+    assert csv_number("0.25") == 0.25 and csv_number("-3") == -3.0 and csv_number(" 1e-3 ") == 1e-3
+    for cell in ("", None, "abc", "nan", "inf", "-inf"):
+        assert csv_number(cell) is None, cell

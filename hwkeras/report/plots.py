@@ -6,6 +6,8 @@ closes its figure.
 
 import math
 
+from hwkeras.files import csv_number
+
 
 def _pyplot():
     import matplotlib
@@ -14,15 +16,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _number(value):
-    """A CSV cell -> float, or None when empty or not a number."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def training_curves(epochs, columns, path, panel_width=3.2, panel_height=2.2, dpi=80):
@@ -76,11 +69,11 @@ def tradeoff_plot(summary_rows, metric, path, dpi=90):
         for row in summary_rows:
             if row.get("model", "") != model:
                 continue
-            x, y = _number(row.get("reconstruction_nll_mean")), _number(row.get(f"{metric}_mean"))
+            x, y = csv_number(row.get("reconstruction_nll_mean")), csv_number(row.get(f"{metric}_mean"))
             if x is None or y is None:
                 continue
-            points.append((x, y, _number(row.get("reconstruction_nll_sd")) or 0.0,
-                           _number(row.get(f"{metric}_sd")) or 0.0, row.get("configuration", "")))
+            points.append((x, y, csv_number(row.get("reconstruction_nll_sd")) or 0.0,
+                           csv_number(row.get(f"{metric}_sd")) or 0.0, row.get("configuration", "")))
         if not points:
             continue
         plotted += len(points)

@@ -9,11 +9,11 @@ import csv
 import glob
 import io
 import json
-import math
 import os
 
 import numpy as np
 
+from hwkeras.files import csv_number
 from hwkeras.models import load_model
 from hwkeras.report import latents
 from hwkeras.report.pictures import gif_uri, png_uri
@@ -64,14 +64,6 @@ def _text(value):
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _float(text):
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
 def read_history(path, notes):
     """history.csv (Keras's CSVLogger) -> (epochs, {term: values}); incomplete rows are left out."""
     try:
@@ -84,19 +76,19 @@ def read_history(path, notes):
         notes.append(f"{HISTORY} is empty; no training curves")
         return None
     header, body = lines[0], lines[1:]
-    complete = [row for row in body if len(row) == len(header) and _float(row[0]) is not None]
+    complete = [row for row in body if len(row) == len(header) and csv_number(row[0]) is not None]
     if len(complete) < len(body):
         notes.append(f"{HISTORY}: {len(body) - len(complete)} of {len(body)} rows incomplete "
                      f"(truncated file?); curves show the {len(complete)} complete ones")
     if not complete:
         return None
     epoch_column = header.index("epoch") if "epoch" in header else None
-    epochs = [int(_float(row[epoch_column])) + 1 if epoch_column is not None else i + 1
+    epochs = [int(csv_number(row[epoch_column])) + 1 if epoch_column is not None else i + 1
               for i, row in enumerate(complete)]
     names = [name for name in header if name != "epoch"]
     names.sort(key=lambda n: (TERM_ORDER.index(n) if n in TERM_ORDER else len(TERM_ORDER),
                               n.startswith("eval_")))
-    columns = {name: [_float(row[header.index(name)]) for row in complete] for name in names}
+    columns = {name: [csv_number(row[header.index(name)]) for row in complete] for name in names}
     # Keras's CSVLogger writes "NA" columns (e.g. val_* without validation data): nothing to draw.
     return epochs, {name: values for name, values in columns.items() if any(v is not None for v in values)}
 

@@ -11,8 +11,9 @@ import io
 import os
 import re
 
-from hwkeras.report import latents
+from hwkeras.files import csv_number
 from hwkeras.models import load_model
+from hwkeras.report import latents
 from hwkeras.report.run import MODEL, gather_run, is_run_dir, load_images, one_line, read_json
 
 SWEEP_JSON = "sweep.json"
@@ -52,16 +53,9 @@ def read_csv(path, notes):
     return header, rows
 
 
-def _number(text):
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return None
-
-
 def display(text):
     """A CSV cell as the tables show it: numbers to 4 significant digits, the rest as written."""
-    value = _number(text)
+    value = csv_number(text)
     if value is None or text.strip().lstrip("-").isdigit():
         return text
     return f"{value:.4g}"
@@ -182,7 +176,7 @@ def gather_sweep(sweep_dir, page_dir, metric=None, run_reports=True):
                  "link": link, "pictures": pictures, "problem": problem}
         configurations.setdefault(row.get("configuration", row.get("trial", "")), []).append(trial)
     for trials in configurations.values():
-        trials.sort(key=lambda t: (_number(t["seed"]) is None, _number(t["seed"]) or 0.0))
+        trials.sort(key=lambda t: (csv_number(t["seed"]) is None, csv_number(t["seed"]) or 0.0))
 
     spec = spec if isinstance(spec, dict) else {}
     return {

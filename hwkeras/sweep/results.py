@@ -12,7 +12,7 @@ import json
 import math
 import os
 
-from hwkeras.files import atomic_open
+from hwkeras.files import atomic_open, csv_number
 
 TRIALS = "trials"
 TRIAL_RECORD = "trial.json"
@@ -99,7 +99,7 @@ def summarise(header, rows, grid_keys):
         summary = {"configuration": configuration, "model": group[0]["model"],
                    **{k: group[0][k] for k in grid_keys}, "n": str(len(done))}
         for c in measures:
-            values = [float(r[c]) for r in done if _finite(r[c])]
+            values = [v for v in (csv_number(r[c]) for r in done) if v is not None]
             summary[f"{c}_mean"] = f"{sum(values) / len(values):.6g}" if values else ""
             summary[f"{c}_sd"] = f"{_sd(values):.6g}" if len(values) >= 2 else ""
         out.append(summary)
@@ -134,13 +134,6 @@ def _cell(value):
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else str(value)
     return "" if value is None else str(value)
-
-
-def _finite(text):
-    try:
-        return math.isfinite(float(text))
-    except (TypeError, ValueError):
-        return False
 
 
 def _sd(values):

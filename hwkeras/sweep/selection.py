@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from hwkeras.files import csv_number
 from hwkeras.sweep.results import UDR_COLUMNS
 
 SELECTION = "selection.json"
@@ -59,14 +60,6 @@ def _finite_codes(codes, kl):
     return bool(np.all(np.isfinite(codes)) and np.all(np.isfinite(kl)))
 
 
-def _number(text):
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
 def spearman(xs, ys):
     """{"rho", "p", "n"} of the pairs where both are numbers; rho None when undefined."""
     from scipy import stats
@@ -88,41 +81,41 @@ def select(rows, summary_rows, by, metric_columns):
     if by not in UDR_COLUMNS:
         raise ValueError(f"cannot select by {by!r}; use one of {', '.join(UDR_COLUMNS)}")
     done = [r for r in rows if r.get("status") == "finished"]
-    scored = [r for r in done if _number(r.get(by)) is not None]
+    scored = [r for r in done if csv_number(r.get(by)) is not None]
     if not scored:
         need = "2 finished seeds in a configuration" if not by.startswith("udr_a2a") else "2 finished trials"
         raise ValueError(f"no trial has a {by} score (UDR needs {need}); see results.csv")
-    chosen = max(scored, key=lambda r: _number(r[by]))  # the first of equals, in the sweep's order
-    configurations = [s for s in summary_rows if _number(s.get(f"{by}_mean")) is not None]
-    best_configuration = max(configurations, key=lambda s: _number(s[f"{by}_mean"])) if configurations else None
+    chosen = max(scored, key=lambda r: csv_number(r[by]))  # the first of equals, in the sweep's order
+    configurations = [s for s in summary_rows if csv_number(s.get(f"{by}_mean")) is not None]
+    best_configuration = max(configurations, key=lambda s: csv_number(s[f"{by}_mean"])) if configurations else None
 
     agreement = {}
     for metric in metric_columns:
-        values = [_number(r.get(metric)) for r in done]
+        values = [csv_number(r.get(metric)) for r in done]
         ranked = sorted((v for v in values if v is not None), reverse=True)
-        value = _number(chosen.get(metric))
-        best = max((r for r in done if _number(r.get(metric)) is not None),
-                   key=lambda r: _number(r[metric]), default=None)
+        value = csv_number(chosen.get(metric))
+        best = max((r for r in done if csv_number(r.get(metric)) is not None),
+                   key=lambda r: csv_number(r[metric]), default=None)
         agreement[metric] = {
-            "trials": spearman([_number(r.get(by)) for r in done], values),
-            "configurations": spearman([_number(s.get(f"{by}_mean")) for s in summary_rows],
-                                       [_number(s.get(f"{metric}_mean")) for s in summary_rows]),
+            "trials": spearman([csv_number(r.get(by)) for r in done], values),
+            "configurations": spearman([csv_number(s.get(f"{by}_mean")) for s in summary_rows],
+                                       [csv_number(s.get(f"{metric}_mean")) for s in summary_rows]),
             "chosen_value": value,
             # 1 = the best trial under this metric; ties share the better rank.
             "chosen_rank": (1 + sum(v > value for v in ranked)) if value is not None else None,
             "trials_ranked": len(ranked),
             "best_trial": best["trial"] if best else None,
-            "best_value": _number(best[metric]) if best else None,
+            "best_value": csv_number(best[metric]) if best else None,
         }
     return {
         "by": by,
         "trial": chosen["trial"],
         "configuration": chosen["configuration"],
-        "score": _number(chosen[by]),
+        "score": csv_number(chosen[by]),
         "run_dir": chosen.get("run_dir"),
-        "reconstruction_nll": _number(chosen.get("reconstruction_nll")),
+        "reconstruction_nll": csv_number(chosen.get("reconstruction_nll")),
         "best_configuration": best_configuration and {
-            "configuration": best_configuration["configuration"], f"{by}_mean": _number(best_configuration[f"{by}_mean"]),
+            "configuration": best_configuration["configuration"], f"{by}_mean": csv_number(best_configuration[f"{by}_mean"]),
             "n": int(best_configuration.get("n") or 0)},
         "agreement": agreement,
         "trials_scored": len(scored),
