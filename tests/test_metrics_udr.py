@@ -99,6 +99,57 @@ def test_matches_dlib(correlation, filter_low_kl):
         assert scores["raw_correlations"][0][1][0] == golden["raw_0_1_row0"]
 
 
+def threshold_inputs():
+    """Three models' codes (200, 4) and mean KLs where kl_filter_threshold = 0.1 differs from dlib's
+    fixed 0.01: latent 2 of each model has 0.01 < KL <= 0.1 and carries information the active
+    latents lack (model 0's latent 0 is f0 + 0.7 g0, its latent 2 is g0), so Lasso uses it when it
+    is kept; latent 3 is collapsed (KL 0.001)."""
+    rng = np.random.RandomState(7)
+    n = 200
+    f, g = rng.randn(n, 2), rng.randn(n, 2)
+
+    def noise():
+        return 0.1 * rng.randn(n)
+
+    a = np.stack([f[:, 0] + 0.7 * g[:, 0], f[:, 1] + noise(), g[:, 0], noise() / 100], 1)
+    b = np.stack([-f[:, 1] + noise(), f[:, 0] + noise(), g[:, 1], noise() / 100], 1)
+    c = np.stack([f[:, 0] + noise(), np.tanh(f[:, 1]) + 0.8 * g[:, 1], g[:, 1] + noise(), noise() / 100], 1)
+    kl = [np.array([2.0, 1.5, 0.05, 0.001]), np.array([1.8, 2.2, 0.03, 0.001]),
+          np.array([2.1, 1.2, 0.08, 0.001])]
+    return [a, b, c], kl
+
+
+# disentanglement_lib's compute_udr_sklearn (evaluation/udr/metrics/udr.py at 86a644d, run outside
+# this repository with gin stubbed, numpy 2.4.6, scipy 1.17.1, scikit-learn 1.9.1) on
+# threshold_inputs(): a dataset whose sample_observations returns the row indices in order,
+# representation functions returning (codes[i][rows], kl[i]), batch_size = num_data_points = 200,
+# correlation_matrix="lasso", kl_filter_threshold=0.1, random_state np.random.RandomState(0).
+# dlib zeroes latents with KL <= 0.01 (hard-coded) and scores the rows and columns with
+# KL > 0.1; zeroing at 0.1 too would drop latent 2 from the regressions: model scores
+# [0.737, 0.773, 0.693] instead.
+DLIB_THRESHOLD_0_1 = {
+    "model_scores": [0.8682400038295723, 0.9583171152411902, 0.7254012286473972],
+    "pairwise": [[0.0, 0.9268312358332333, 0.7665957235727345],
+                 [0.8169354759094363, 0.0, 0.6842067337220599],
+                 [0.9195445317497083, 0.989802994649147, 0.0]],
+}
+
+
+def test_a_non_default_kl_filter_threshold_zeroes_latents_at_dlibs_fixed_0_01():
+    codes, kl = threshold_inputs()
+    scores = udr.udr_from_codes(codes, kl, np.random.RandomState(0), correlation_matrix="lasso",
+                                kl_filter_threshold=0.1)
+    assert scores["model_scores"] == pytest.approx(DLIB_THRESHOLD_0_1["model_scores"], rel=1e-9)
+    np.testing.assert_allclose(scores["pairwise_disentanglement_scores"], DLIB_THRESHOLD_0_1["pairwise"],
+                               rtol=1e-9, atol=1e-12)
+    # The latents between the two thresholds are regressed on (R has non-zero entries for them)...
+    raw = np.array(scores["raw_correlations"][0][1])
+    assert raw[2].max() > 0.1
+    # ... but not scored: R restricted to the latents above 0.1 (0 and 1 of both models).
+    assert scores["pairwise_disentanglement_scores"][0][1] == pytest.approx(
+        udr.relative_strength_disentanglement(raw[:2, :2]), rel=1e-12)
+
+
 def test_defaults_are_dlibs():
     assert udr.DEFAULTS == {"batch_size": 10, "num_data_points": 1000,
                             "correlation_matrix": "lasso", "filter_low_kl": True,
