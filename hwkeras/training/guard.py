@@ -48,10 +48,17 @@ class NonFiniteLoss(TrainingStopped):
 
 
 class NonFiniteWeights(TrainingStopped):
+    """The weights hold NaN or inf: found after step ``step`` (before a checkpoint), or, with
+    ``cause``, once step ``step + 1`` failed on them (it may have written some of them itself:
+    TensorFlow applies the updates a failed step had already computed)."""
+
     def __init__(self, step, paths, cause=None):
         self.paths = paths
-        why = f"; the next step failed: {cause}" if cause else ""
-        super().__init__(f"the weights are NaN or inf after step {step} (e.g. {paths[0]}){why}", step)
+        if cause:
+            message = f"step {step + 1} failed with the weights NaN or inf (e.g. {paths[0]}): {cause}"
+        else:
+            message = f"the weights are NaN or inf after step {step} (e.g. {paths[0]})"
+        super().__init__(message, step)
 
 
 class NonFiniteStep(TrainingStopped):
@@ -213,13 +220,15 @@ class RunGuard(keras.callbacks.Callback):
             return None
         bad = checkpoints.non_finite_weights(self._model)
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        if bad:
-            return NonFiniteWeights(self.step, bad, f"{error.__class__.__name__}: {lines[0] if lines else ''}")
         numeric = [line for line in lines if re.search(r"\b(NaN|Inf)\b", line) and "node" not in line]
-        if not numeric:
-            return None
         node = re.search(r"node ([\w./-]+)", str(error))
         layer = f"layer {node.group(1).split('/')[0]!r}: " if node else ""
+        if bad:
+            # TensorFlow's first line ("Graph execution error:") says nothing: name the check that fired.
+            cause = layer + numeric[0] if numeric else f"{error.__class__.__name__}: {lines[0] if lines else ''}"
+            return NonFiniteWeights(self.step, bad, cause)
+        if not numeric:
+            return None
         return NonFiniteStep(self.step + 1, layer + numeric[0])
 
 
