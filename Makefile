@@ -21,11 +21,18 @@ fit: $(STAMP)
 	$(BIN)/hwkeras fit --preset quick
 
 # The parity tests run once per non-TF backend, each in its own pytest process (a process holds
-# one Keras backend); under TensorFlow they would repeat both, hence the --ignore.
+# one Keras backend); under TensorFlow they would repeat both, hence the --ignore. All three parts
+# run even when one fails (one failure never hides another); the target fails if any did.
+# pytest-randomly shuffles the order of modules and of the tests in each, so that an order
+# dependence shows: each part prints its seed; PYTEST_ARGS=--randomly-seed=N replays an order,
+# PYTEST_ARGS='-p no:randomly' runs in file order.
+PYTEST_ARGS ?=
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --ignore=tests/test_backends.py
-	KERAS_BACKEND=jax $(BIN)/python -m pytest -q tests/test_backends.py
-	KERAS_BACKEND=torch $(BIN)/python -m pytest -q tests/test_backends.py
+	@failed=""; \
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS) --ignore=tests/test_backends.py || failed="$$failed tensorflow"; \
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q $(PYTEST_ARGS) tests/test_backends.py || failed="$$failed jax"; \
+	KERAS_BACKEND=torch $(BIN)/python -m pytest -q $(PYTEST_ARGS) tests/test_backends.py || failed="$$failed torch"; \
+	if [ -n "$$failed" ]; then echo "make test: failed parts:$$failed"; exit 1; fi
 
 # Each script compares two or more things in one run; figures go to docs/BENCHMARKS.md.
 # bench_metrics at the reference sizes takes ~20 minutes on 2 CPU cores.
