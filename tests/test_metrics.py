@@ -219,6 +219,32 @@ def test_dci_importance_formulas():
     assert dci.completeness(importance) == pytest.approx(1.0, abs=1e-8)
 
 
+def test_dci_weights_each_code_and_factor_by_its_share_of_the_importance():
+    # Code 2 explains every factor equally but little (per-code disentanglement 0, weight 0.06 / 1.02);
+    # factor 2 is spread over three codes. A plain mean of the per-code (per-factor) scores differs
+    # from the weighted one by ~0.2.
+    importance = np.array([[0.60, 0.00, 0.00],
+                           [0.00, 0.25, 0.05],
+                           [0.02, 0.02, 0.02],
+                           [0.00, 0.01, 0.05]])
+
+    def one_minus_entropy(weights, base):
+        # disentanglement_lib adds 1e-11 to every importance before normalising.
+        p = (np.asarray(weights) + 1e-11) / np.sum(np.asarray(weights) + 1e-11)
+        return 1.0 + np.sum(p * np.log(p)) / np.log(base)
+
+    total = importance.sum()
+    per_code = [one_minus_entropy(row, 3) for row in importance]
+    per_factor = [one_minus_entropy(column, 4) for column in importance.T]
+    expected_d = sum(d * row.sum() / total for d, row in zip(per_code, importance))
+    expected_c = sum(c * column.sum() / total for c, column in zip(per_factor, importance.T))
+    np.testing.assert_allclose(dci.disentanglement_per_code(importance), per_code, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dci.completeness_per_factor(importance), per_factor, rtol=1e-12, atol=1e-12)
+    assert dci.disentanglement(importance) == pytest.approx(expected_d, rel=1e-12)
+    assert dci.completeness(importance) == pytest.approx(expected_c, rel=1e-12)
+    assert abs(expected_d - np.mean(per_code)) > 0.1 and abs(expected_c - np.mean(per_factor)) > 0.05
+
+
 def test_dci_true_factors():
     scores = dci.compute_dci(Grid([3, 4, 5]), identity_rep, np.random.RandomState(0), **SMALL)
     assert scores["disentanglement"] > 0.95
