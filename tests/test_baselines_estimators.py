@@ -166,6 +166,61 @@ def test_discriminator_terms_follow_their_definitions(monkeypatch):
     np.testing.assert_allclose(terms["discriminator_accuracy"], accuracy)
 
 
+def test_discriminator_loss_labels_real_codes_0_and_permuted_codes_1(monkeypatch):
+    """disentanglement_lib's D loss on a permutation that changes the joint, with a D that tells them apart.
+
+    D is set by hand to logits (1, 1.6 |z_0 - z_1|): codes with z_1 ~ z_0 look real (class 0),
+    codes whose z_0 and z_1 were permuted independently look permuted (class 1). With the labels
+    swapped the mean loss would be 1.25 instead of 0.44.
+    """
+    import keras
+
+    rng = np.random.default_rng(4)
+    batch = 64
+    z0 = rng.normal(size=batch)
+    z = np.stack([z0, z0 + 0.1 * rng.normal(size=batch), rng.normal(size=batch)], axis=1).astype("float32")
+    # Each dimension gets its own permutation of the batch, as permute_dims draws them.
+    order = np.stack([rng.permutation(batch) for _ in range(3)], axis=1)
+    permuted = np.take_along_axis(z, order, axis=0)
+    assert np.corrcoef(z[:, 0], z[:, 1])[0, 1] > 0.99 and abs(np.corrcoef(permuted[:, 0], permuted[:, 1])[0, 1]) < 0.3
+    monkeypatch.setattr(adversary, "permute_dims",
+                        lambda codes, seed=None: keras.ops.take_along_axis(codes, keras.ops.convert_to_tensor(order), 0))
+
+    model = FactorVAE(latent_dim=3, seed=0, **TINY, **SMALL_D)
+    first, second, logits = (model.discriminator.get_layer(name) for name in
+                             ("discriminator_dense_0", "discriminator_dense_1", "discriminator_logits"))
+    kernel = np.zeros((3, 32), "float32")
+    kernel[:2, 0], kernel[:2, 1] = (1.0, -1.0), (-1.0, 1.0)  # leaky(z0 - z1), leaky(z1 - z0)
+    first.set_weights([kernel, np.zeros(32, "float32")])
+    kernel = np.zeros((32, 32), "float32")
+    kernel[0, 0] = kernel[1, 0] = 1.0  # leaky(x) + leaky(-x) = 0.8 |x|, slope 0.2
+    second.set_weights([kernel, np.zeros(32, "float32")])
+    kernel = np.zeros((32, 2), "float32")
+    kernel[0, 1] = 2.0
+    logits.set_weights([kernel, np.array([1.0, 0.0], "float32")])
+
+    def oracle_logits(codes):
+        codes = codes.astype("float64")
+        return np.stack([np.ones(len(codes)), 1.6 * np.abs(codes[:, 0] - codes[:, 1])], axis=1)
+
+    real, fake = oracle_logits(z), oracle_logits(permuted)
+    np.testing.assert_allclose(np.asarray(model.discriminator(z)), real, rtol=1e-5, atol=1e-5)
+
+    def log_probabilities(logits):  # dlib clips the softmax to [1e-6, 1 - 1e-6] before the log
+        return np.log(np.clip(special.softmax(logits, axis=1), 1e-6, 1 - 1e-6))
+
+    log_p_real, log_p_fake = log_probabilities(real), log_probabilities(fake)
+    terms = {k: np.asarray(v, "float64") for k, v in model.total_correlation_terms(z).items()}
+    # disentanglement_lib: -(0.5 E log D(z)[:, 0] + 0.5 E log D(z_perm)[:, 1]), column 0 = real.
+    dlib = -(0.5 * log_p_real[:, 0].mean() + 0.5 * log_p_fake[:, 1].mean())
+    swapped = -(0.5 * log_p_real[:, 1].mean() + 0.5 * log_p_fake[:, 0].mean())
+    assert swapped - dlib > 0.5
+    np.testing.assert_allclose(terms["discriminator_loss"].mean(), dlib, rtol=1e-5)
+    np.testing.assert_allclose(terms["discriminator_loss"], -0.5 * (log_p_real[:, 0] + log_p_fake[:, 1]),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(terms["tc"], real[:, 0] - real[:, 1], rtol=1e-5, atol=1e-5)
+
+
 def test_discriminator_learns_to_spot_dependence():
     """On strongly correlated codes D beats chance and its TC estimate approaches the true TC."""
     tf.random.set_seed(0)
