@@ -18,6 +18,12 @@ scale (the largest |value| over the batch) everywhere, and within ``TYPICAL = 2 
 2^-9 = 1.9%`` in the median over the batch. (Measured on the three backends: at most 1.7%, median
 under 0.5%.) The posterior heads, the logits, the KL terms and every reduction must be float32 in
 the mixed model: ``float32_dtypes`` checks that exactly, which no tolerance could.
+
+Being float32 is not enough: a KL computed in bfloat16 and cast back would pass that check and
+the 9.4% bound above. ``check_kl_float64`` recomputes CHyVAE's two KL terms in float64 (numpy,
+scipy) from the mixed model's own posterior ``(mean, scale_tril)`` and noise, and asks for
+float32's accuracy: within ``KL_RTOL = 1e-4`` of the terms' scale, where one bfloat16 rounding
+of the inputs or of the result is already 2^-9 = 0.2%.
 """
 
 import os
@@ -34,10 +40,12 @@ TYPICAL = 2 * np.sqrt(ROUNDINGS) * 2.0 ** -9
 MODELS = ("chyvae", "factor-vae")
 P, SIDE, BATCH = 4, 32, 16
 MIXED = "mixed_bfloat16"
+NU = 20.0  # the tiny CHyVAE's
+KL_RTOL = 1e-4
 
 
 def tiny(name, dtype=None):
-    options = {"nu": 20.0} if name == "chyvae" else {"discriminator_units": 32, "discriminator_layers": 2}
+    options = {"nu": NU} if name == "chyvae" else {"discriminator_units": 32, "discriminator_layers": 2}
     return build_model(name, latent_dim=P, image_shape=(SIDE, SIDE, 1), hidden_units=32, seed=0, dtype=dtype,
                        **options)
 
@@ -81,6 +89,11 @@ def compare(name, workdir, out):
         for key, value in _numpy(model.compute_terms(x, noise=noise)).items():
             out[f"precision/{name}/{tag}/{key}"] = value
     out[f"precision/{name}/float32_dtypes"] = float32_dtypes(mixed, x, noise)
+    if name == "chyvae":  # what check_kl_float64 recomputes the KL terms from
+        mean, scale_tril = (ops.convert_to_numpy(t) for t in mixed.encode(x))
+        out["precision/chyvae/posterior/mean"] = mean
+        out["precision/chyvae/posterior/scale_tril"] = scale_tril
+        out["precision/chyvae/posterior/eps_tilde"] = noise[1]
     out[f"precision/{name}/encoder_policy"] = mixed.encoder_body.layers[0].dtype_policy.name
     out[f"precision/{name}/head_policy"] = mixed.head.dtype_policy.name
 
@@ -129,3 +142,41 @@ def check(out, name):
     assert list(np.atleast_1d(out[f"{prefix}/tracker_dtypes"])) == ["float32"]
     assert str(out[f"{prefix}/loaded_policy"]) == MIXED and str(out[f"{prefix}/loaded_encoder_policy"]) == MIXED
     np.testing.assert_array_equal(out[f"{prefix}/loaded_call"], out[f"{prefix}/saved_call"])
+
+
+def chyvae_kl_float64(mean, scale_tril, eps_tilde, nu=NU):
+    """CHyVAE's kl_latent and kl_hyperprior per example, in float64 from the closed forms of
+    DESIGN.md section 2 (explicit inverses and determinants of Psi' = Psi + z~ z~^T, none of
+    hwkeras.priors' rank-one shortcuts), with Psi = (nu - p - 1) I and z~ = mean + scale_tril eps~."""
+    from scipy import special
+
+    mean, scale_tril, eps = (np.asarray(a, "float64") for a in (mean, scale_tril, eps_tilde))
+    p = mean.shape[1]
+    nu_post = nu + 1.0
+    psi = (nu - p - 1.0) * np.eye(p)
+    z = mean + np.einsum("bij,bj->bi", scale_tril, eps)
+    psi_post = psi + np.einsum("bi,bj->bij", z, z)
+    psi_post_inverse = np.linalg.inv(psi_post)
+    logdet_post, logdet_psi = np.linalg.slogdet(psi_post)[1], np.linalg.slogdet(psi)[1]
+    s = np.einsum("bij,bkj->bik", scale_tril, scale_tril)
+    logdet_s = np.linalg.slogdet(s)[1]
+    digamma_p = np.sum(special.digamma(nu_post / 2.0 + (1.0 - np.arange(1, p + 1)) / 2.0))
+    second_moment = s + np.einsum("bi,bj->bij", mean, mean)
+    kl_latent = 0.5 * (nu_post * np.einsum("bij,bji->b", psi_post_inverse, second_moment) - p + logdet_post
+                       - p * np.log(2.0) - digamma_p - logdet_s)
+    kl_hyperprior = (nu / 2.0 * (logdet_post - logdet_psi)
+                     + nu_post / 2.0 * np.einsum("ij,bji->b", psi, psi_post_inverse) - nu_post * p / 2.0
+                     + special.multigammaln(nu / 2.0, p) - special.multigammaln(nu_post / 2.0, p)
+                     + (nu_post - nu) / 2.0 * digamma_p)
+    return {"kl_latent": kl_latent, "kl_hyperprior": kl_hyperprior}
+
+
+def check_kl_float64(out):
+    """The mixed CHyVAE's KL terms against ``chyvae_kl_float64`` of its own posterior and noise."""
+    reference = chyvae_kl_float64(out["precision/chyvae/posterior/mean"], out["precision/chyvae/posterior/scale_tril"],
+                                  out["precision/chyvae/posterior/eps_tilde"])
+    for term, expected in reference.items():
+        actual = np.asarray(out[f"precision/chyvae/mixed/{term}"], "float64")
+        scale = np.abs(expected).max()
+        assert scale > 0.1, (term, expected)  # terms of O(1) (the head is scaled up), not near-0 differences
+        np.testing.assert_allclose(actual, expected, rtol=KL_RTOL, atol=KL_RTOL * scale, err_msg=term)

@@ -175,6 +175,12 @@ def test_mixed_bfloat16_keeps_the_terms_trains_and_saves_its_policy(results, bac
     precision_check.check(results[backend], name)
 
 
+@pytest.mark.parametrize("backend", CHECKED)
+def test_mixed_bfloat16_kl_terms_match_float64_from_the_models_posterior(results, backend):
+    """kl_latent and kl_hyperprior to float32 accuracy (tests/precision_check.py, check_kl_float64)."""
+    precision_check.check_kl_float64(results[backend])
+
+
 @pytest.mark.parametrize("backend", ("tensorflow",) + CHECKED)
 @pytest.mark.parametrize("name", worker.PROBE)
 def test_vae_first_order_trains_the_discriminator_on_the_updated_encoders_codes_of_a_second_batch(

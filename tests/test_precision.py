@@ -19,6 +19,11 @@ def test_mixed_bfloat16_terms_fit_and_file_match_float32(record, name):
     precision_check.check(record, name)
 
 
+def test_mixed_bfloat16_kl_terms_match_float64_from_the_models_posterior(record):
+    """kl_latent and kl_hyperprior to float32 accuracy (tests/precision_check.py, check_kl_float64)."""
+    precision_check.check_kl_float64(record)
+
+
 def test_the_global_policy_applies_and_the_hyperprior_layers_stay_float32():
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
