@@ -183,8 +183,9 @@ def test_discriminator_loss_labels_real_codes_0_and_permuted_codes_1(monkeypatch
     order = np.stack([rng.permutation(batch) for _ in range(3)], axis=1)
     permuted = np.take_along_axis(z, order, axis=0)
     assert np.corrcoef(z[:, 0], z[:, 1])[0, 1] > 0.99 and abs(np.corrcoef(permuted[:, 0], permuted[:, 1])[0, 1]) < 0.3
+    order_tensor = keras.ops.convert_to_tensor(order)
     monkeypatch.setattr(adversary, "permute_dims",
-                        lambda codes, seed=None: keras.ops.take_along_axis(codes, keras.ops.convert_to_tensor(order), 0))
+                        lambda codes, seed=None: keras.ops.take_along_axis(codes, order_tensor, 0))
 
     model = FactorVAE(latent_dim=3, seed=0, **TINY, **SMALL_D)
     first, second, logits = (model.discriminator.get_layer(name) for name in
