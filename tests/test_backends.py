@@ -34,12 +34,14 @@ ABSOLUTE_FLOOR = {"beta-tcvae/terms/tc": 1e-5}
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("backends"))
-    out = {}
-    for backend in ("tensorflow",) + CHECKED:
-        if backend == ACTIVE:
-            out[backend] = worker.run(workdir)
-        else:
-            out[backend] = _worker(workdir, backend)
+    # TensorFlow first (it saves the initial weights the others load), then the others side by side:
+    # the subprocesses start before this process's own worker runs.
+    out = {"tensorflow": worker.run(workdir) if ACTIVE == "tensorflow" else _worker(workdir, "tensorflow")}
+    others = {backend: _start_worker(workdir, backend) for backend in CHECKED if backend != ACTIVE}
+    if ACTIVE != "tensorflow":
+        out[ACTIVE] = worker.run(workdir)
+    for backend, process in others.items():
+        out[backend] = _finish_worker(workdir, backend, process)
     out["workdir"] = workdir
     return out
 
@@ -61,13 +63,25 @@ def in_tensorflow(results):
     return {"export": exported, "export_env": env, "export_command": command, **loaded}
 
 
-def _worker(workdir, backend, load=False):
-    """Runs tests/backend_worker.py under ``backend``; ``load``: its TensorFlow loading role."""
+def _start_worker(workdir, backend, load=False):
+    """Starts tests/backend_worker.py under ``backend``; ``load``: its TensorFlow loading role."""
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, worker.__file__, workdir] + (["--load"] if load else []), env=env,
-                          capture_output=True, text=True, timeout=deadline(300))
-    assert done.returncode == 0, f"{backend} worker failed:\n{done.stderr[-3000:]}"
+    return subprocess.Popen([sys.executable, worker.__file__, workdir] + (["--load"] if load else []), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish_worker(workdir, backend, process, load=False):
+    try:
+        _, err = process.communicate(timeout=deadline(300))
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, f"{backend} worker failed:\n{err[-3000:]}"
     return dict(np.load(os.path.join(workdir, "tensorflow_loaded.npz" if load else f"{backend}.npz")))
+
+
+def _worker(workdir, backend, load=False):
+    return _finish_worker(workdir, backend, _start_worker(workdir, backend, load), load)
 
 
 def close(actual, expected, rtol=RTOL, floor=0.0):
