@@ -225,6 +225,18 @@ def diverged(tmp_path_factory):
     return root, root / "runs" / "nan", result
 
 
+@pytest.fixture
+def diverged_copy(diverged, tmp_path, monkeypatch):
+    """A copy of the diverged run in tmp_path (the working directory) for a test that writes to it:
+    the module's run stays as training left it, whatever order the tests run in."""
+    import shutil
+
+    root, run_dir, result = diverged
+    shutil.copytree(run_dir, tmp_path / "runs" / "nan")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path, tmp_path / "runs" / "nan", result
+
+
 def non_finite_named(line, step, first):
     """The terms ``line`` names as not finite at ``step`` ({term: value}); ``first`` (if given) leads them.
 
@@ -258,13 +270,12 @@ def test_a_non_finite_loss_stops_with_one_line_naming_the_terms_and_the_step(div
     assert json.loads((run_dir / "config.json").read_text())["steps_trained"] == 8
 
 
-def test_a_stopped_run_is_evaluated_exported_and_reported_from_its_checkpoint(diverged, monkeypatch):
+def test_a_stopped_run_is_evaluated_exported_and_reported_from_its_checkpoint(diverged_copy):
     from hwkeras.cli.evaluate import evaluate_command
     from hwkeras.cli.export import export_command
     from hwkeras.cli.report import report_command
 
-    root, run_dir, _ = diverged
-    monkeypatch.chdir(root)
+    root, run_dir, _ = diverged_copy
     note = "Note: runs/nan has no model.keras (training stopped at step 8 of 16); using its checkpoint of step 8"
     result = CliRunner().invoke(evaluate_command, ["runs/nan", "--metrics", "mig", "--param", "mig.num_train=64"])
     assert result.exit_code == 0, result.output
@@ -323,9 +334,8 @@ def test_resume_of_a_run_without_checkpoints_says_to_start_again(diverged, tmp_p
         in result.output
 
 
-def test_a_diverged_run_resumes_and_a_finished_run_trains_further(diverged, monkeypatch):
-    root, run_dir, _ = diverged
-    monkeypatch.chdir(root)
+def test_a_diverged_run_resumes_and_a_finished_run_trains_further(diverged_copy):
+    root, run_dir, _ = diverged_copy
     result = invoke_fit("--resume", "runs/nan")  # the data is clean now
     assert result.exit_code == 0, result.output
     assert "Resuming runs/nan from its checkpoint at step 8 (of 16)" in result.output
