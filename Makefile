@@ -20,18 +20,23 @@ $(STAMP): pyproject.toml
 fit: $(STAMP)
 	$(BIN)/hwkeras fit --preset quick
 
-# The parity tests run once per non-TF backend, each in its own pytest process (a process holds
-# one Keras backend); under TensorFlow they would repeat both, hence the --ignore. All three parts
-# run even when one fails (one failure never hides another); the target fails if any did.
-# pytest-randomly shuffles the order of modules and of the tests in each, so that an order
-# dependence shows: each part prints its seed; PYTEST_ARGS=--randomly-seed=N replays an order,
+# Three pytest processes, one per Keras backend (a process holds one backend; docs/TESTING.md):
+# TensorFlow runs everything but the parity tests on two xdist workers (a file's tests stay in one
+# worker, so module fixtures are built once); then the parity tests under JAX and PyTorch run side
+# by side, their output shown when both are done. All three parts run even when one fails (one
+# failure never hides another); the target fails if any did, naming them. pytest-randomly
+# shuffles the order: each part prints its seed; PYTEST_ARGS=--randomly-seed=N replays an order,
 # PYTEST_ARGS='-p no:randomly' runs in file order.
 PYTEST_ARGS ?=
+PYTEST := $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 test: $(STAMP)
-	@failed=""; \
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS) --ignore=tests/test_backends.py || failed="$$failed tensorflow"; \
-	KERAS_BACKEND=jax $(BIN)/python -m pytest -q $(PYTEST_ARGS) tests/test_backends.py || failed="$$failed jax"; \
-	KERAS_BACKEND=torch $(BIN)/python -m pytest -q $(PYTEST_ARGS) tests/test_backends.py || failed="$$failed torch"; \
+	@failed=""; logs=$$(mktemp -d); \
+	$(PYTEST) -n 2 --dist loadfile --ignore=tests/test_backends.py || failed="$$failed tensorflow"; \
+	KERAS_BACKEND=jax $(PYTEST) tests/test_backends.py >$$logs/jax 2>&1 & jax=$$!; \
+	KERAS_BACKEND=torch $(PYTEST) tests/test_backends.py >$$logs/torch 2>&1 & torch=$$!; \
+	wait $$jax || failed="$$failed jax"; wait $$torch || failed="$$failed torch"; \
+	for part in jax torch; do echo "== tests/test_backends.py under KERAS_BACKEND=$$part"; cat $$logs/$$part; done; \
+	rm -rf $$logs; \
 	if [ -n "$$failed" ]; then echo "make test: failed parts:$$failed"; exit 1; fi
 
 # Each script compares two or more things in one run; figures go to docs/BENCHMARKS.md.
