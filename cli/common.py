@@ -278,6 +278,20 @@ def check_creatable_dir(path, option):
         raise InputError(f"{option} {path}: cannot create it, {existing} is not writable")
 
 
+def check_replaceable(path, option, overwrite, is_own, own_kind):
+    """The one rule of every command that replaces an output: an existing ``path`` is replaced only
+    with --overwrite, and only when ``is_own(path)`` (it is ``own_kind``, what this command writes).
+    A run directory, a sweep directory or any other file is never replaced, --overwrite or not."""
+    from hwkeras.files import what_is_at
+
+    if not os.path.lexists(path):
+        return
+    if not is_own(path):
+        raise InputError(f"{option} {path} is {what_is_at(path)}; it is never replaced: choose another {option}")
+    if not overwrite:
+        raise InputError(f"{path} already exists; pass --overwrite (it holds {own_kind}) or choose another {option}")
+
+
 def check_output_file(path, option, must_exist_dir=True):
     """A file ``path`` can be written: not a directory; its folder exists (or can be made) and is writable."""
     if os.path.isdir(path):

@@ -4,8 +4,8 @@ import os
 
 import click
 
-from hwkeras.cli.common import (InputError, check_creatable_dir, export_in_tensorflow, load_model, read_json,
-                                resolve_run, start_keras)
+from hwkeras.cli.common import (InputError, check_creatable_dir, check_replaceable, export_in_tensorflow, load_model,
+                                read_json, resolve_run, start_keras)
 
 
 @click.command("export")
@@ -35,12 +35,12 @@ def export_command(target, output, overwrite):
 
 
 def check_export_path(output, overwrite):
-    """Before any work: a new directory (or --overwrite of an export) in a writable place."""
-    if os.path.exists(output):
-        if not os.path.isdir(output):
-            raise InputError(f"--output {output}: exists and is not a directory")
-        if not overwrite:
-            raise InputError(f"{output} already exists; pass --overwrite or choose another --output")
+    """Before any work: a new directory, or (--overwrite) a former export, in a writable place."""
+    from hwkeras.files import is_saved_model_export
+
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise InputError(f"--output {output}: exists and is not a directory")
+    check_replaceable(output, "--output", overwrite, is_saved_model_export, "a SavedModel export")
     check_creatable_dir(os.path.dirname(os.path.abspath(output)), "--output")
 
 

@@ -8,7 +8,8 @@ import os
 
 import click
 
-from hwkeras.cli.common import InputError, backend_option, check_output_file, start_keras
+from hwkeras.cli.common import InputError, backend_option, check_output_file, check_replaceable, start_keras
+from hwkeras.files import is_report_page
 
 
 @click.command("report")
@@ -19,7 +20,9 @@ from hwkeras.cli.common import InputError, backend_option, check_output_file, st
                                "[the first headline metric summary.csv has]")
 @click.option("--no-run-reports", is_flag=True,
               help="Sweep: do not write the trials' missing report.html pages (the links to them are left out).")
-def report_command(target, output, metric, no_run_reports):
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing --output file, when it is a page hwkeras report wrote (never another file).")
+def report_command(target, output, metric, no_run_reports, overwrite):
     """One self-contained HTML page: settings, curves, metrics, traversals sorted by KL, samples.
 
     A run directory gives its page; a sweep directory gives the sweep's tables, trade-off plot and
@@ -33,6 +36,8 @@ def report_command(target, output, metric, no_run_reports):
         raise InputError(f"{target} does not exist (expected a run or sweep directory)")
     if output is not None or os.path.isdir(target):
         check_output_file(output or os.path.join(target, "report.html"), "--output")
+    if output is not None:  # TARGET/report.html is the run's (or sweep's) own page: it is rewritten
+        check_replaceable(output, "--output", overwrite, is_report_page, "a report page")
     if is_sweep_dir(target):
         path, notes = sweep_page(target, output=output, metric=metric, run_reports=not no_run_reports)
     elif is_run_dir(target):

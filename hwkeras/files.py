@@ -1,7 +1,8 @@
 """The files of runs and sweeps. Written whole or not at all: the content goes to ``PATH.partial``,
 then is renamed over ``PATH``, so that a reader (or a run killed mid-write) never sees half a file.
 Read back: a CSV cell (history.csv, results.csv, summary.csv) is a number only when it is a finite
-one. Standard library only."""
+one. What a command may replace: only what it writes itself (a SavedModel export, a report page).
+Standard library only."""
 
 import contextlib
 import json
@@ -36,3 +37,35 @@ def csv_number(text):
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
+
+
+#: The mark in the <head> of every page ``hwkeras report`` writes (its template's generator meta tag):
+#: what tells a report page from any other file that ``report --output`` might be pointed at.
+REPORT_GENERATOR = "hwkeras report"
+
+
+def is_report_page(path):
+    """A file ``hwkeras report`` wrote: its head carries the generator mark."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return f'<meta name="generator" content="{REPORT_GENERATOR}">' in head
+
+
+def is_saved_model_export(path):
+    """A directory ``hwkeras export`` (or any SavedModel writer) made, or an empty one."""
+    return os.path.isdir(path) and (not os.listdir(path) or os.path.isfile(os.path.join(path, "saved_model.pb")))
+
+
+def what_is_at(path):
+    """``path`` in words, for a refusal: what would have been lost."""
+    if os.path.isdir(path):
+        names = set(os.listdir(path))
+        if "config.json" in names:
+            return "a run directory of hwkeras fit (it has config.json)"
+        if "sweep.json" in names:
+            return "a sweep directory of hwkeras sweep (it has sweep.json)"
+        return f"a directory of {len(names)} entries that is not a SavedModel export (no saved_model.pb)"
+    return "a file that hwkeras report did not write"

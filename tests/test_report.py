@@ -213,6 +213,9 @@ def test_run_page_in_chromium(tiny_run, tmp_path):
     result = report(run_dir)
     assert result.exit_code == 0, result.output
     page_path = run_dir / "report.html"
+    from hwkeras.files import is_report_page
+
+    assert is_report_page(page_path)  # what report --overwrite may replace
     assert f"Wrote {page_path}" in result.output
     source = page_path.read_text(encoding="utf-8")
     page = chromium_dom(page_path, tmp_path)

@@ -1,0 +1,98 @@
+"""One rule for every command that replaces an output (docs/RELIABILITY.md): an existing output is
+replaced only with --overwrite, and only when it is what the command writes (a SavedModel export,
+a report page). A run directory, a sweep directory or any other file is never deleted or replaced:
+one line says what is there, and nothing on disk changes. (Replacing a former export with
+--overwrite: tests/test_cli_serving.py::test_export_writes_a_card_and_refuses_to_overwrite.)"""
+
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from hwkeras.files import REPORT_GENERATOR, is_report_page, is_saved_model_export
+
+
+def snapshot(folder):
+    """Every file under ``folder`` with its bytes: what a refused command must leave as it was."""
+    out = {}
+    for dirpath, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, folder)] = f.read()
+    return out
+
+
+@pytest.fixture
+def place(tmp_path, monkeypatch):
+    """A model file, a run directory, a sweep directory, an unrelated folder and a report page."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.keras").write_bytes(b"not loaded: the refusals come before the model is read")
+    run = tmp_path / "runs" / "other"
+    (run / "checkpoints" / "step-00000004").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"model": "chyvae", "steps": 8}))
+    (run / "history.csv").write_text("epoch,loss\n0,1.0\n")
+    (run / "checkpoints" / "step-00000004" / "checkpoint.json").write_text("{}")
+    sweep = tmp_path / "sweeps" / "s"
+    sweep.mkdir(parents=True)
+    (sweep / "sweep.json").write_text("{}")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("mine")
+    (tmp_path / "old.html").write_text(f'<html><head><meta name="generator" content="{REPORT_GENERATOR}">')
+    return tmp_path
+
+
+def error_line(result):
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize("output, what", [
+    ("runs/other", "a run directory of hwkeras fit (it has config.json)"),
+    ("sweeps/s", "a sweep directory of hwkeras sweep (it has sweep.json)"),
+    ("notes", "a directory of 1 entries that is not a SavedModel export (no saved_model.pb)"),
+])
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]], ids=["plain", "overwrite"])
+def test_export_never_replaces_what_it_did_not_write(place, output, what, overwrite):
+    from hwkeras.cli.export import export_command
+
+    before = snapshot(place)
+    result = CliRunner().invoke(export_command, ["model.keras", "--output", output, *overwrite])
+    assert error_line(result) == f"Error: --output {output} is {what}; it is never replaced: choose another --output"
+    assert snapshot(place) == before
+
+
+@pytest.mark.parametrize("output", ["runs/other/config.json", "notes/todo.txt"])
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]], ids=["plain", "overwrite"])
+def test_report_never_replaces_a_file_it_did_not_write(place, output, overwrite):
+    from hwkeras.cli.report import report_command
+
+    before = snapshot(place)
+    result = CliRunner().invoke(report_command, ["runs/other", "--output", output, *overwrite])
+    assert error_line(result) == (f"Error: --output {output} is a file that hwkeras report did not write; it is "
+                                  f"never replaced: choose another --output")
+    assert snapshot(place) == before
+
+
+def test_report_replaces_its_own_page_only_with_overwrite(place):
+    from hwkeras.cli.report import report_command
+
+    before = snapshot(place)
+    result = CliRunner().invoke(report_command, ["runs/other", "--output", "old.html"])
+    assert error_line(result) == ("Error: old.html already exists; pass --overwrite (it holds a report page) or "
+                                  "choose another --output")
+    assert snapshot(place) == before
+
+
+def test_what_counts_as_a_commands_own_output(place):
+    assert is_report_page(place / "old.html") and not is_report_page(place / "runs" / "other" / "config.json")
+    assert not is_report_page(place / "missing.html")
+    (place / "empty").mkdir()
+    (place / "sm").mkdir()
+    (place / "sm" / "saved_model.pb").write_bytes(b"")
+    assert is_saved_model_export(place / "empty") and is_saved_model_export(place / "sm")
+    assert not is_saved_model_export(place / "notes") and not is_saved_model_export(place / "runs" / "other")
+    assert not is_saved_model_export(place / "old.html")
