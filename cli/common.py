@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import sys
+import tempfile
 import zipfile
 
 import click
@@ -264,18 +265,34 @@ def _nearest_existing(path):
 
 
 def check_creatable_dir(path, option):
-    """``path`` is a directory, or can be created: its nearest existing ancestor is a writable directory."""
-    if os.path.exists(path):
-        if not os.path.isdir(path):
-            raise InputError(f"{option} {path}: exists and is not a directory")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise InputError(f"{option} {path}: the directory is not writable")
-        return
+    """``path`` is a directory this process can write in, or can create: proved by doing it (the
+    directories it lacks made, a probe file written in it), then undone. Permission bits cannot
+    tell: root passes every ``os.access`` check, and read-only mounts or special file systems
+    (/sys, /proc) refuse what the bits allow."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise InputError(f"{option} {path}: exists and is not a directory")
     existing = _nearest_existing(path)
     if not os.path.isdir(existing):
         raise InputError(f"{option} {path}: {existing} is a file, not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f"{option} {path}: cannot create it, {existing} is not writable")
+    missing, parent = [], os.path.abspath(path)
+    while parent != existing:
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    made = []
+    try:
+        for directory in reversed(missing):
+            os.mkdir(directory)
+            made.append(directory)
+        descriptor, probe = tempfile.mkstemp(prefix=".hwkeras-probe-", dir=path)
+        os.close(descriptor)
+        os.remove(probe)
+    except OSError as exc:
+        what = "cannot create it" if len(made) < len(missing) else "cannot write in it"
+        raise InputError(f"{option} {path}: {what} ({exc.strerror or exc}); choose a writable place") from None
+    finally:
+        for directory in reversed(made):
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)
 
 
 def check_replaceable(path, option, overwrite, is_own, own_kind):

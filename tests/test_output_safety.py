@@ -96,3 +96,43 @@ def test_what_counts_as_a_commands_own_output(place):
     assert is_saved_model_export(place / "empty") and is_saved_model_export(place / "sm")
     assert not is_saved_model_export(place / "notes") and not is_saved_model_export(place / "runs" / "other")
     assert not is_saved_model_export(place / "old.html")
+
+
+# -- every output place proved writable before any work ---------------------------------------------
+# /sys refuses new entries to root too, though its permission bits (and os.access) allow them: the
+# kind of place only an attempt finds out (formerly found after training, with a traceback).
+
+UNWRITABLE = "/sys/hwkeras-test-output"
+TINY = ["--batch-size", "4", "--latent-dim", "2", "--image-size", "32", "--hidden-units", "16", "--steps", "4",
+        "--no-report", "--summary-every", "0"]
+
+
+@pytest.mark.parametrize("option", ["--export-dir", "--output-dir"])
+def test_fit_into_an_unwritable_place_fails_before_training(tmp_path, monkeypatch, option):
+    from hwkeras.cli.fit import fit_command
+    from hwkeras.data import CorrelatedEllipses
+
+    def no_batches(*args, **kwargs):
+        raise AssertionError("a batch was read: training started")
+
+    monkeypatch.setattr(CorrelatedEllipses, "batch", no_batches)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(fit_command, ["--run-name", "r", option, f"{UNWRITABLE}/sub", *TINY])
+    assert error_line(result).startswith(f"Error: {option} {UNWRITABLE}/sub: cannot create it (") and \
+        result.output.rstrip().endswith("; choose a writable place"), result.output
+    assert not os.path.exists(UNWRITABLE) and not os.path.exists(tmp_path / "runs" / "r")
+
+
+def test_export_into_an_unwritable_place_fails_before_loading(place):
+    from hwkeras.cli.export import export_command
+
+    result = CliRunner().invoke(export_command, ["model.keras", "--output", f"{UNWRITABLE}/sm"])
+    assert error_line(result).startswith(f"Error: --output {UNWRITABLE}: cannot create it (")
+
+
+def test_the_probe_leaves_nothing_behind(tmp_path):
+    from hwkeras.cli.common import check_creatable_dir
+
+    check_creatable_dir(str(tmp_path / "a" / "b" / "c"), "--output-dir")
+    check_creatable_dir(str(tmp_path), "--output-dir")
+    assert os.listdir(tmp_path) == []
