@@ -49,6 +49,11 @@ class FitPlan:
     checkpoint: Optional[Any] = None
     replace_export: bool = False  # --resume --steps extends a finished run: its export is renewed
 
+    @property
+    def total_steps(self):
+        """The step training ends at: --steps exactly (the last epoch is cut short when it must be)."""
+        return int(self.config["steps"])
+
 
 # --------------------------------------------------------------------------------------------
 # Validation: options -> FitPlan.
@@ -302,7 +307,7 @@ def train(plan):
     os.makedirs(run_dir, exist_ok=plan.checkpoint is not None)
     remove_staging_leftovers(run_dir)
 
-    total = plan.epochs * plan.steps_per_epoch
+    total = plan.total_steps
     dataset_options = {"image_size": config["image_size"]}
     if config["data_dir"]:
         dataset_options["data_dir"] = os.path.abspath(config["data_dir"])

@@ -29,13 +29,14 @@ def training_callbacks(plan, preview, guard):
     if plan.evaluation is not None:
         plan.evaluation.path = os.path.join(run_dir, "eval_metrics.json")  # kept by a run stopped later
     callbacks += [epoch_logger(os.path.join(run_dir, "logs"), write_graph=start == 0),
-                  keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=start > 0)]
+                  # append: a run's one history.csv across fit calls (a cut last epoch, a resume)
+                  keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True)]
     if plan.config["run_options"].get("summary_every"):
         from hwkeras.report import TraversalSummaries
 
         callbacks.append(TraversalSummaries(os.path.join(run_dir, "logs"), preview,
                                             every_n_steps=plan.config["run_options"]["summary_every"],
-                                            initial_step=start, final_step=plan.epochs * plan.steps_per_epoch))
+                                            initial_step=start, final_step=plan.total_steps))
     return callbacks + [guard]
 
 
@@ -50,7 +51,7 @@ def fit_with_guard(plan, callbacks, guard):
     try:
         with stop_on_signals(guard.stop_request):
             fit_from(model, lambda start: dataset.batches(batch_size, seed=config["seed"], start=start),
-                     plan.start_step, plan.steps_per_epoch, plan.epochs, callbacks,
+                     plan.start_step, plan.steps_per_epoch, plan.epochs, callbacks, end_step=plan.total_steps,
                      shuffle=False, verbose="auto")  # shuffle: the stream is already random; Keras would only warn
     except TrainingStopped as stop:
         close_loggers(callbacks)
@@ -101,4 +102,4 @@ def resume_from_checkpoint(plan):
     if plan.evaluation is not None:
         plan.evaluation.records = [r for r in plan.evaluation.records if r.get("epoch", 0) <= epoch]
     click.echo(f"Resuming {plan.run_dir} from its checkpoint at step {plan.start_step} "
-               f"(of {plan.epochs * plan.steps_per_epoch})")
+               f"(of {plan.total_steps})")

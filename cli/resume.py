@@ -110,11 +110,10 @@ def plan_resume(options, given):
     steps = options["steps"] if "steps" in given else config["steps"]
     steps_per_epoch = int(config["steps_per_epoch"])
     epochs = math.ceil(steps / steps_per_epoch) if steps >= 1 else 0
-    total = epochs * steps_per_epoch
     if steps < checkpoint.step:
         raise ValueError(f"--steps {steps} is below the {checkpoint.step} steps {run_dir} has trained")
     finished = bool(config.get("completed")) and os.path.isfile(os.path.join(run_dir, "model.keras"))
-    if finished and checkpoint.step >= total:
+    if finished and checkpoint.step >= steps:
         raise ValueError(f"--resume {run_dir}: the run is complete ({checkpoint.step} steps); pass --steps N above "
                          f"{checkpoint.step} to train it further")
 

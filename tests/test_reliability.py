@@ -335,6 +335,8 @@ def test_resume_of_a_run_without_checkpoints_says_to_start_again(diverged, tmp_p
 
 
 def test_a_diverged_run_resumes_and_a_finished_run_trains_further(diverged_copy):
+    from hwkeras.training.checkpoints import list_checkpoints
+
     root, run_dir, _ = diverged_copy
     result = invoke_fit("--resume", "runs/nan")  # the data is clean now
     assert result.exit_code == 0, result.output
@@ -344,11 +346,34 @@ def test_a_diverged_run_resumes_and_a_finished_run_trains_further(diverged_copy)
     assert [r.split(",")[0] for r in history(run_dir)[1]] == ["0"]
     again = invoke_fit("--resume", "runs/nan")
     assert again.exit_code == 2 and "the run is complete (16 steps); pass --steps N above 16" in again.output
-    further = invoke_fit("--resume", "runs/nan", "--steps", "20")  # one epoch of 16 steps: to 32
+    further = invoke_fit("--resume", "runs/nan", "--steps", "20")  # to step 20 exactly: epoch 1 is cut at 4 steps
     assert further.exit_code == 0, further.output
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["steps"] == 20 and config["steps_trained"] == 32
+    assert config["steps"] == 20 and config["steps_trained"] == 20 and config["completed"] is True
+    assert [c.step for c in list_checkpoints(str(run_dir))][0] == 20
     assert [r.split(",")[0] for r in history(run_dir)[1]] == ["0", "1"]
+    card = json.loads((root / "saved_models" / "nan" / "model.json").read_text()) \
+        if (root / "saved_models" / "nan").exists() else None
+    assert card is None or card["training_steps"] == 20
+    again = invoke_fit("--resume", "runs/nan", "--steps", "26")  # from the cut epoch's end: its rest, then 2 steps
+    assert again.exit_code == 0, again.output
+    assert json.loads((run_dir / "config.json").read_text())["steps_trained"] == 26
+    assert [r.split(",")[0] for r in history(run_dir)[1]] == ["0", "1"]  # epoch 1 once, now of 10 steps
+
+
+def test_fit_ends_at_steps_exactly_when_they_are_not_whole_epochs(tmp_path, monkeypatch):
+    """--steps 10 with an evaluation (an epoch) every 4 steps: epochs of 4, 4 and 2 steps, an
+    evaluation at the end of each (formerly 12 steps were trained)."""
+    monkeypatch.chdir(tmp_path)
+    result = invoke_fit("--run-name", "ten", "--output-dir", "runs", *TINY, "--steps", "10", "--eval-every", "4",
+                        "--eval-param", "mig.num_train=64")
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "runs" / "ten"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["steps"] == 10 and config["steps_trained"] == 10 and config["completed"] is True
+    assert [r.split(",")[0] for r in history(run_dir)[1]] == ["0", "1", "2"]
+    assert [r["epoch"] for r in json.loads((run_dir / "eval_metrics.json").read_text())] == [1, 2, 3]
+    assert checkpoint_steps(str(run_dir))[-1] == 10
 
 
 def test_sigint_saves_a_checkpoint_and_says_how_to_resume(tmp_path, monkeypatch):

@@ -232,19 +232,28 @@ class RunGuard(keras.callbacks.Callback):
         return NonFiniteStep(self.step + 1, layer + numeric[0])
 
 
-def fit_from(model, batches_from, start_step, steps_per_epoch, epochs, callbacks, **fit_kwargs):
-    """``model.fit`` of steps ``start_step + 1 .. epochs * steps_per_epoch``, mid-epoch starts included.
+def fit_from(model, batches_from, start_step, steps_per_epoch, epochs, callbacks, end_step=None, **fit_kwargs):
+    """``model.fit`` of steps ``start_step + 1 .. end_step``, mid-epoch starts and ends included.
 
-    ``batches_from(i)`` is the training stream from batch ``i`` on. A start inside an epoch first
-    fits the rest of that epoch (one ``fit`` call, same epoch index), then the whole epochs.
+    ``batches_from(i)`` is the training stream from batch ``i`` on. ``end_step`` defaults to
+    ``epochs * steps_per_epoch``; one that is not a multiple of ``steps_per_epoch`` ends the last
+    epoch early (its row, evaluation and checkpoint come at ``end_step``). A start inside an epoch
+    first fits the rest of that epoch (one ``fit`` call, same epoch index), then the whole epochs,
+    then the cut last one.
     """
-    epoch, offset = divmod(int(start_step), int(steps_per_epoch))
-    history = []
-    if offset and epoch < epochs:
-        history.append(model.fit(batches_from(start_step), initial_epoch=epoch, epochs=epoch + 1,
-                                 steps_per_epoch=steps_per_epoch - offset, callbacks=callbacks, **fit_kwargs))
-        epoch += 1
-    if epoch < epochs:
-        history.append(model.fit(batches_from(epoch * steps_per_epoch), initial_epoch=epoch, epochs=epochs,
-                                 steps_per_epoch=steps_per_epoch, callbacks=callbacks, **fit_kwargs))
+    steps_per_epoch = int(steps_per_epoch)
+    end = int(epochs) * steps_per_epoch if end_step is None else int(end_step)
+    step, history = int(start_step), []
+    while step < end:
+        epoch, offset = divmod(step, steps_per_epoch)
+        whole = (end - step) // steps_per_epoch
+        if offset or not whole:  # the rest of a started epoch, or the last one cut short
+            steps = min(steps_per_epoch - offset, end - step)
+            history.append(model.fit(batches_from(step), initial_epoch=epoch, epochs=epoch + 1,
+                                     steps_per_epoch=steps, callbacks=callbacks, **fit_kwargs))
+            step += steps
+        else:
+            history.append(model.fit(batches_from(step), initial_epoch=epoch, epochs=epoch + whole,
+                                     steps_per_epoch=steps_per_epoch, callbacks=callbacks, **fit_kwargs))
+            step += whole * steps_per_epoch
     return history
