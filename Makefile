@@ -25,13 +25,16 @@ fit: $(STAMP)
 # worker, so module fixtures are built once); then the parity tests under JAX and PyTorch run side
 # by side, their output shown when both are done. All three parts run even when one fails (one
 # failure never hides another); the target fails if any did, naming them. pytest-randomly
-# shuffles the order: each part prints its seed; PYTEST_ARGS=--randomly-seed=N replays an order,
-# PYTEST_ARGS='-p no:randomly' runs in file order.
+# shuffles the order of files and tests from SEED (printed first): `make test SEED=N` replays an
+# order, PYTEST_ARGS=--randomly-dont-reorganize keeps file order. The TensorFlow part lists its
+# 15 slowest tests: the suite's cost stays in view (docs/BENCHMARKS.md).
+SEED ?= $(shell date +%s)
 PYTEST_ARGS ?=
-PYTEST := $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+PYTEST := $(BIN)/python -m pytest -q -p randomly --randomly-seed=$(SEED) $(PYTEST_ARGS)
 test: $(STAMP)
-	@failed=""; logs=$$(mktemp -d); \
-	$(PYTEST) -n 2 --dist loadfile --ignore=tests/test_backends.py || failed="$$failed tensorflow"; \
+	@echo "make test: random order from seed $(SEED) (replay it: make test SEED=$(SEED))"; \
+	failed=""; logs=$$(mktemp -d); \
+	$(PYTEST) -n 2 --dist loadfile --durations=15 --ignore=tests/test_backends.py || failed="$$failed tensorflow"; \
 	KERAS_BACKEND=jax $(PYTEST) tests/test_backends.py >$$logs/jax 2>&1 & jax=$$!; \
 	KERAS_BACKEND=torch $(PYTEST) tests/test_backends.py >$$logs/torch 2>&1 & torch=$$!; \
 	wait $$jax || failed="$$failed jax"; wait $$torch || failed="$$failed torch"; \
