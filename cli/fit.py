@@ -90,12 +90,11 @@ def resolve_options(options):
         config[key] = options.get(key)
     if config["hidden_units"] is None and config["dataset"] in DATASETS:
         config["hidden_units"] = DATASETS[config["dataset"]].hidden_units
-    if config["batch_size"] < 1 or config["steps"] < 1:
-        raise ValueError("--batch-size and --steps must be positive integers")
+    for key in ("batch_size", "steps", "latent_dim", "hidden_units"):
+        if config[key] is not None and config[key] < 1:  # hidden_units None: a dataset without a default
+            raise ValueError(f"--{key.replace('_', '-')} must be a positive integer, got {config[key]}")
     if not math.isfinite(config["learning_rate"]) or config["learning_rate"] <= 0:
         raise ValueError(f"--learning-rate must be a finite positive number, got {config['learning_rate']}")
-    if config["latent_dim"] < 1 or (config["hidden_units"] or 1) < 1:
-        raise ValueError("--latent-dim and --hidden-units must be positive integers")
     if os.environ.get("KERAS_BACKEND"):  # else Keras may read ~/.keras/keras.json: checked once it runs
         check_distribution(config["distribute"], os.environ["KERAS_BACKEND"])
     # The model's own options: only those the user gave; the rest take the model's defaults.

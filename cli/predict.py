@@ -71,6 +71,10 @@ def check_output(path, overwrite):
         return
     if os.path.exists(path) and not os.path.isdir(path):
         raise InputError(f"--output {path}: exists and is a file; end it in .npy or .npz, or name a folder")
+    suffix = os.path.splitext(os.path.basename(os.path.normpath(path)))[1]
+    if suffix and not os.path.exists(path):  # x.txt was made a folder of that name
+        raise InputError(f"--output {path}: predict writes FILE.npy, FILE.npz or a folder, not a {suffix} file; "
+                         f"end it in .npy or .npz, or name a folder without a suffix")
     check_creatable_dir(path, "--output")
     if os.path.isdir(path) and os.listdir(path):
         if not overwrite:
@@ -186,8 +190,8 @@ def predict_command(saved_model, signature, input_path, output_path, num_samples
     given = {"--" + name.replace("_path", "").replace("_", "-") for name in ctx.params
              if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
     check_output(output_path, overwrite)
-    if num_samples < 0:
-        raise InputError(f"--num-samples must be >= 0, got {num_samples}")
+    if num_samples < 1:  # 0 wrote an empty array
+        raise InputError(f"--num-samples must be a positive integer, got {num_samples}")
     if not math.isfinite(nu):
         raise InputError(f"--nu must be a finite number (<= 0 for the model's own nu), got {nu}")
     tf = start_tensorflow()

@@ -27,7 +27,7 @@ def run(*args, cwd=None):
         (["--psi", "-2"], "Psi must be positive definite"),
         (["--image-size", "50"], "renders at 16, 32, 64, 128 or 256 pixels"),
         (["--dataset", "mnist"], "unknown dataset 'mnist'; choose one of: correlated-ellipses"),
-        (["--steps", "0"], "--steps must be positive"),
+        (["--steps", "0"], "--steps must be a positive integer, got 0"),
         (["--model", "vae", "--nu", "50"], "model 'vae' takes no option nu"),
         (["--model", "gan"], "unknown model 'gan'; choose one of: chyvae, vae"),
         (["--data-dir", "/nonexistent"], "procedural"),

@@ -51,6 +51,10 @@ def invoke_fit(*args):
                               "continue it: hwkeras fit --resume {tmp}/runs/taken)"),
     (["--run-name", "exported"], "{tmp}/sm/exported already exists; choose another --run-name or --export-dir"),
     (["--checkpoint-every", "0"], "--checkpoint-every must be a positive integer, got 0"),
+    (["--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
+    (["--steps", "-5"], "--steps must be a positive integer, got -5"),
+    (["--latent-dim", "0"], "--latent-dim must be a positive integer, got 0"),
+    (["--hidden-units", "0"], "--hidden-units must be a positive integer, got 0"),
     (["--keep-checkpoints", "0"], "--keep-checkpoints must be a positive integer, got 0"),
 ])
 def test_fit_refuses_bad_input_before_any_work(tmp_path, args, message):
@@ -363,7 +367,8 @@ def predict(*args):
     (["--signature", "encode", "--input", "one.npy"], "wrong shape: --input holds an array of shape (16, 16, 1)"),
     (["--signature", "sample", "--num-samples", "2000000000"], "--num-samples 2000000000 is too large: the outputs "
                                                               "would take at least"),
-    (["--signature", "sample", "--num-samples", "-1"], "--num-samples must be >= 0, got -1"),
+    (["--signature", "sample", "--num-samples", "-1"], "--num-samples must be a positive integer, got -1"),
+    (["--signature", "sample", "--num-samples", "0"], "--num-samples must be a positive integer, got 0"),
     (["--signature", "sample_seeded", "--nu", "nan"], "--nu must be a finite number"),
     (["--signature", "encode", "--input", "x.npz"], "x.npz is an .npz archive; --input takes one .npy array"),
 ])
@@ -378,6 +383,13 @@ def test_predict_refuses_what_does_not_apply_or_is_not_finite(saved_model, monke
     np.save("z5.npy", np.zeros((2, 5), np.float32))
     one_line_error(predict("sm", *args, "--output", "out.npz"), message)
     assert not os.path.exists("out.npz")
+
+
+def test_predict_output_with_another_suffix_is_refused_not_made_a_folder(saved_model, monkeypatch):
+    monkeypatch.chdir(saved_model)
+    one_line_error(predict("sm", "--signature", "sample", "--output", "x.txt"),
+                   "--output x.txt: predict writes FILE.npy, FILE.npz or a folder, not a .txt file")
+    assert not os.path.exists("x.txt")
 
 
 def test_predict_never_overwrites_silently(saved_model, monkeypatch):
