@@ -56,6 +56,9 @@ def fit_with_guard(plan, callbacks, guard):
     except TrainingStopped as stop:
         close_loggers(callbacks)
         stopped(plan, stop)
+    except KeyboardInterrupt:  # a second signal: stop at once, without the checkpoint the first asked for
+        close_loggers(callbacks)
+        stopped_at_once(plan, guard.stop_request.signal_name or "SIGINT")
     except Exception as exc:  # noqa: BLE001 - explained when the weights went non-finite, else a bug
         close_loggers(callbacks)
         stop = guard.diagnose(exc)
@@ -90,6 +93,23 @@ def stopped(plan, stop):
         kept = f"the last good checkpoint (step {last.step}) is kept, {resume} continues from it"
     hint = "" if isinstance(stop, CheckpointWriteFailed) else "; a lower --learning-rate may avoid it"
     raise TrainingError(f"training stopped: {stop}; {kept}{hint}")
+
+
+def stopped_at_once(plan, signal_name):
+    """A second Ctrl-C (or SIGTERM) while the first one's checkpoint was pending: the line that
+    says what is kept and how to go on, instead of click's bare "Aborted!" (exit 128 + the signal)."""
+    import signal
+
+    from hwkeras.training.checkpoints import latest_checkpoint
+
+    last = latest_checkpoint(plan.run_dir)
+    if last is None:
+        kept = "no checkpoint was written: start it again with hwkeras fit"
+    else:
+        kept = f"the last checkpoint (step {last.step}) is kept. Resume with: hwkeras fit --resume {plan.run_dir}"
+    click.echo(f"\nStopped at once by a second signal (the first was {signal_name}): the steps since the last "
+               f"checkpoint are lost; {kept}", err=True)
+    raise click.exceptions.Exit(128 + getattr(signal, signal_name))
 
 
 def resume_from_checkpoint(plan):

@@ -397,6 +397,34 @@ def test_sigint_saves_a_checkpoint_and_says_how_to_resume(tmp_path, monkeypatch)
                                    f"hwkeras fit --resume runs/int"]
 
 
+def test_a_second_sigint_stops_at_once_and_says_how_to_resume(tmp_path, monkeypatch):
+    """Ctrl-C twice (the second before the first one's checkpoint): exit 130 with the resume line,
+    not click's bare "Aborted!" (exit 1); the checkpoint of step 4 is what resumes."""
+    from hwkeras.training.guard import RunGuard
+
+    original = RunGuard.check_logs
+
+    def check_logs(self, logs):
+        if self.step == 6:
+            os.kill(os.getpid(), signal.SIGINT)  # asks for a checkpoint and a stop after this step
+            os.kill(os.getpid(), signal.SIGINT)  # and at once: the handler raises KeyboardInterrupt here
+        return original(self, logs)
+
+    monkeypatch.setattr(RunGuard, "check_logs", check_logs)
+    monkeypatch.chdir(tmp_path)
+    result = invoke_fit("--run-name", "twice", "--output-dir", "runs", *SHORT)
+    assert result.exit_code == 130, result.output
+    assert "Aborted!" not in result.output and "Traceback" not in result.output
+    assert error_lines(result) == ["Stopped at once by a second signal (the first was SIGINT): the steps since the "
+                                   "last checkpoint are lost; the last checkpoint (step 4) is kept. Resume with: "
+                                   "hwkeras fit --resume runs/twice"]
+    assert checkpoint_steps(str(tmp_path / "runs" / "twice")) == [4]
+    monkeypatch.setattr(RunGuard, "check_logs", original)
+    result = invoke_fit("--resume", "runs/twice")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "runs" / "twice" / "config.json").read_text())["steps_trained"] == 16
+
+
 def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
     from hwkeras.training import checkpoints
 
