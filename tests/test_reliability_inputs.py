@@ -392,6 +392,16 @@ def test_predict_output_with_another_suffix_is_refused_not_made_a_folder(saved_m
     assert not os.path.exists("x.txt")
 
 
+def test_predict_of_a_run_directory_says_to_export_it_first(saved_model, monkeypatch):
+    monkeypatch.chdir(saved_model)
+    os.makedirs("run", exist_ok=True)
+    with open(os.path.join("run", "config.json"), "w") as f:
+        f.write("{}")
+    one_line_error(predict("run", "--signature", "sample", "--output", "s.npz"),
+                   "run is a run directory of hwkeras fit (it has config.json), not a SavedModel: write one with "
+                   "hwkeras export RUN_DIR --output DIR, then predict DIR")
+
+
 def test_predict_never_overwrites_silently(saved_model, monkeypatch):
     monkeypatch.chdir(saved_model)
     sample = ["--signature", "sample_seeded", "--seed", "1"]
