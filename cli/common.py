@@ -304,7 +304,8 @@ def check_replaceable(path, option, overwrite, is_own, own_kind):
     if not os.path.lexists(path):
         return
     if not is_own(path):
-        raise InputError(f"{option} {path} is {what_is_at(path)}; it is never replaced: choose another {option}")
+        raise InputError(f"{option} {path} is {what_is_at(path)}, not {own_kind}; it is never replaced: choose "
+                         f"another {option}")
     if not overwrite:
         raise InputError(f"{path} already exists; pass --overwrite (it holds {own_kind}) or choose another {option}")
 

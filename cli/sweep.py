@@ -103,8 +103,14 @@ def sweep_command(ctx, sweep_dir, resume, select, select_by, **options):
     else:
         sweep_dir = options["output_dir"] or default_output_dir(options)
         if os.path.exists(sweep_dir) and (not os.path.isdir(sweep_dir) or os.listdir(sweep_dir)):
-            raise InputError(f"{sweep_dir} already exists; hwkeras sweep --resume {sweep_dir} finishes that "
-                             f"sweep, or choose another --output-dir")
+            if os.path.isfile(os.path.join(sweep_dir, "sweep.json")):
+                raise InputError(f"{sweep_dir} already exists; hwkeras sweep --resume {sweep_dir} finishes that "
+                                 f"sweep, or choose another --output-dir")
+            from hwkeras.files import what_is_at
+
+            # Not "--resume it": that would only answer that it is not a sweep directory.
+            raise InputError(f"--output-dir {sweep_dir} is {what_is_at(sweep_dir)}, not a sweep; a new sweep needs "
+                             f"a new or empty --output-dir")
         spec = spec_from_options(options)
     plan = plan_sweep(spec, sweep_dir)
     run_sweep(plan, options, select_by, new=not resume)

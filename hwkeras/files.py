@@ -67,5 +67,5 @@ def what_is_at(path):
             return "a run directory of hwkeras fit (it has config.json)"
         if "sweep.json" in names:
             return "a sweep directory of hwkeras sweep (it has sweep.json)"
-        return f"a directory of {len(names)} entries that is not a SavedModel export (no saved_model.pb)"
-    return "a file that hwkeras report did not write"
+        return f"a directory of {len(names)} entries, none of them saved_model.pb, config.json or sweep.json"
+    return "a file"

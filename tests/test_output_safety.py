@@ -53,7 +53,7 @@ def error_line(result):
 @pytest.mark.parametrize("output, what", [
     ("runs/other", "a run directory of hwkeras fit (it has config.json)"),
     ("sweeps/s", "a sweep directory of hwkeras sweep (it has sweep.json)"),
-    ("notes", "a directory of 1 entries that is not a SavedModel export (no saved_model.pb)"),
+    ("notes", "a directory of 1 entries, none of them saved_model.pb, config.json or sweep.json"),
 ])
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]], ids=["plain", "overwrite"])
 def test_export_never_replaces_what_it_did_not_write(place, output, what, overwrite):
@@ -61,7 +61,8 @@ def test_export_never_replaces_what_it_did_not_write(place, output, what, overwr
 
     before = snapshot(place)
     result = CliRunner().invoke(export_command, ["model.keras", "--output", output, *overwrite])
-    assert error_line(result) == f"Error: --output {output} is {what}; it is never replaced: choose another --output"
+    assert error_line(result) == (f"Error: --output {output} is {what}, not a SavedModel export; it is never "
+                                  f"replaced: choose another --output")
     assert snapshot(place) == before
 
 
@@ -72,8 +73,8 @@ def test_report_never_replaces_a_file_it_did_not_write(place, output, overwrite)
 
     before = snapshot(place)
     result = CliRunner().invoke(report_command, ["runs/other", "--output", output, *overwrite])
-    assert error_line(result) == (f"Error: --output {output} is a file that hwkeras report did not write; it is "
-                                  f"never replaced: choose another --output")
+    assert error_line(result) == (f"Error: --output {output} is a file, not a report page; it is never replaced: "
+                                  f"choose another --output")
     assert snapshot(place) == before
 
 

@@ -325,12 +325,20 @@ def test_directory_errors_are_one_line(tmp_path):
     runner = CliRunner()
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text("{}")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "sweep.json").write_text("{}")
     cases = [
-        (["sweep", "--resume", str(tmp_path / "run")], "is not a sweep directory (it has no sweep.json)"),
+        (["sweep", "--output-dir", str(tmp_path / "old")], f"{tmp_path / 'old'} already exists; hwkeras sweep --resume "
+                                                           f"{tmp_path / 'old'} finishes that sweep"),
+        # Neither message sends the user to the other command (they went in a circle).
+        (["sweep", "--resume", str(tmp_path / "run")], "is not a sweep directory (it has no sweep.json); start one "
+                                                       "with hwkeras sweep --output-dir NEW_DIR ..."),
         (["sweep", "--select", str(tmp_path / "run")], "is not a sweep directory"),
         (["sweep", "--resume"], "--resume needs the sweep's directory"),
         (["sweep", str(tmp_path / "run")], "SWEEP_DIR alone is for --resume and --select"),
-        (["sweep", "--output-dir", str(tmp_path / "run")], "already exists; hwkeras sweep --resume"),
+        (["sweep", "--output-dir", str(tmp_path / "run")], f"--output-dir {tmp_path / 'run'} is a run directory of "
+                                                           "hwkeras fit (it has config.json), not a sweep; a new sweep "
+                                                           "needs a new or empty --output-dir"),
         (["sweep", "--resume", str(tmp_path / "run"), "--model", "vae"], "drop --model"),
     ]
     for args, message in cases:

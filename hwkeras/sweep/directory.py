@@ -41,8 +41,11 @@ def read_spec(sweep_dir):
     """sweep.json as a dict; ValueError (one line) when DIR is not a sweep directory."""
     path = os.path.join(sweep_dir, SWEEP_JSON)
     if not os.path.isfile(path):
+        # A folder holding other things cannot become one: no advice that sends the user back here.
+        occupied = os.path.isdir(sweep_dir) and os.listdir(sweep_dir)
+        target = "NEW_DIR" if occupied else sweep_dir
         raise ValueError(f"{sweep_dir} is not a sweep directory (it has no {SWEEP_JSON}); "
-                         f"start one with hwkeras sweep --output-dir {sweep_dir} ...")
+                         f"start one with hwkeras sweep --output-dir {target} ...")
     try:
         with open(path) as f:
             spec = json.load(f)
