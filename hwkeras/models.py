@@ -83,8 +83,10 @@ def model_options(name):
     return options
 
 
-def build_model(name, latent_dim, image_shape, hidden_units, seed=None, dtype=None, **options):
-    """Model ``name`` with ``options``; options left at None take the model's default.
+def build_model(name, latent_dim=None, image_shape=None, hidden_units=None, seed=None, dtype=None, **options):
+    """Model ``name`` with ``options``; anything left at None takes the model's default (latent_dim
+    10, 64x64x1 images, 128 hidden units: the models' own signatures), e.g.
+    ``build_model("factor-vae", latent_dim=10, gamma=35)``.
 
     ``dtype``: the Keras dtype policy, "float32" or "mixed_bfloat16" (None: the global policy).
     Raises a one-line ValueError for an unknown name or an option the model does not take.
@@ -96,9 +98,9 @@ def build_model(name, latent_dim, image_shape, hidden_units, seed=None, dtype=No
     if unknown:
         raise ValueError(f"model {name!r} takes no option {', '.join(unknown)}; "
                          f"its options are: {', '.join(sorted(known)) or 'none'}")
-    if dtype is not None:
-        given["dtype"] = dtype
-    return cls(latent_dim=latent_dim, image_shape=image_shape, hidden_units=hidden_units, seed=seed, **given)
+    shared = {"latent_dim": latent_dim, "image_shape": image_shape, "hidden_units": hidden_units, "dtype": dtype}
+    given.update({k: v for k, v in shared.items() if v is not None})
+    return cls(seed=seed, **given)
 
 
 

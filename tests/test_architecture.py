@@ -111,3 +111,13 @@ def test_every_subprocess_a_test_starts_has_a_scalable_deadline():
                 if not (isinstance(timeout, ast.Call) and getattr(timeout.func, "id", None) == "deadline"):
                     missing.append(f"{name}:{node.lineno}")
     assert not missing, f"subprocess calls without timeout=deadline(...): {missing}"
+
+
+def test_build_model_needs_only_the_name():
+    """The README's call: what is not given takes the model's own default (formerly a TypeError for
+    image_shape and hidden_units)."""
+    from hwkeras.models import build_model
+
+    model = build_model("factor-vae", latent_dim=4, gamma=35)
+    assert model.latent_dim == 4 and tuple(model.image_shape) == (64, 64, 1) and model.hidden_units == 128
+    assert build_model("chyvae").latent_dim == 10
