@@ -31,6 +31,8 @@ FIT_PARAMS = [p for p in fit_command.params if p.name not in PER_TRIAL]
 #: Fit options that may vary across trials besides the models' own (nu, beta, gamma, ...): not the
 #: dataset or image size, since UDR and the held-out NLL compare trials on the same images.
 SHARED_GRID_KEYS = ("preset", "latent_dim", "batch_size", "steps", "learning_rate", "hidden_units")
+#: How the trials were run: kept in sweep.json, so that --resume runs them the same way unless told.
+REMEMBERED = ("max_concurrent", "gpus_per_trial", "cpus_per_trial")
 #: Options that say how to run, not what: the only ones --resume and --select accept.
 EXECUTION = ("max_concurrent", "gpus_per_trial", "cpus_per_trial", "address", "time_budget", "backend",
              "no_report", "tradeoff_metric", "select_by", "sweep_dir", "resume", "select")
@@ -100,6 +102,9 @@ def sweep_command(ctx, sweep_dir, resume, select, select_by, **options):
             raise InputError(one_line(exc)) from None
         if ctx.get_parameter_source("backend") != click.core.ParameterSource.COMMANDLINE and spec.get("backend"):
             os.environ["KERAS_BACKEND"] = spec["backend"]  # the sweep's own, unless --backend says otherwise
+        for name, value in spec.get("execution", {}).items():  # --max-concurrent etc.: as before, unless given
+            if name in REMEMBERED and all(p.name != name for p in given):
+                options[name] = value
     else:
         sweep_dir = options["output_dir"] or default_output_dir(options)
         if os.path.exists(sweep_dir) and (not os.path.isdir(sweep_dir) or os.listdir(sweep_dir)):
@@ -208,7 +213,7 @@ def spec_from_options(options):
             "protocols": list(dict.fromkeys(p for p, _ in columns)),
             "metric_columns": [measure.column(p, m) for p, m in columns], "evaluate_params": params,
             "nll_images": options["nll_images"], "udr": udr,
-            "backend": select_backend(None)}
+            "backend": select_backend(None), "execution": {name: options[name] for name in REMEMBERED}}
 
 
 def plan_sweep(spec, sweep_dir):

@@ -319,6 +319,35 @@ def test_bad_input_is_one_line(tmp_path, args, message):
     assert not out.exists()
 
 
+def test_resume_runs_the_trials_as_the_sweep_did_unless_told(tmp_path, monkeypatch):
+    """--max-concurrent, --gpus-per-trial and --cpus-per-trial are kept in sweep.json: --resume used to
+    forget them (and run as many trials at once as fit)."""
+    from hwkeras.cli import sweep_run
+    from hwkeras.cli.main import main
+    from hwkeras.sweep import directory
+
+    seen = []
+
+    def run_sweep(plan, options, select_by, new):  # everything but Ray: the plan and the options it runs with
+        if new:
+            os.makedirs(plan.sweep_dir)
+            directory.write_spec(plan.sweep_dir, plan.spec)
+        seen.append({name: options[name] for name in ("max_concurrent", "gpus_per_trial", "cpus_per_trial")})
+
+    monkeypatch.setattr(sweep_run, "run_sweep", run_sweep)
+    out = str(tmp_path / "s")
+    new = ["sweep", "--model", "vae", "--seeds", "1", "--steps", "4", "--batch-size", "4", "--image-size", "32",
+           "--latent-dim", "2", "--hidden-units", "8", "--max-concurrent", "3", "--cpus-per-trial", "1",
+           "--output-dir", out]
+    runner = CliRunner()
+    for args in (new, ["sweep", "--resume", out], ["sweep", "--resume", out, "--max-concurrent", "1"]):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 0, result.output
+    assert seen == [{"max_concurrent": 3, "gpus_per_trial": None, "cpus_per_trial": 1},
+                    {"max_concurrent": 3, "gpus_per_trial": None, "cpus_per_trial": 1},
+                    {"max_concurrent": 1, "gpus_per_trial": None, "cpus_per_trial": 1}]
+
+
 def test_directory_errors_are_one_line(tmp_path):
     from hwkeras.cli.main import main
 
