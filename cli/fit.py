@@ -302,7 +302,10 @@ def train(plan):
             click.echo(f"Note: TensorFlow is not installed, so no SavedModel will be written at the end "
                        f"({TENSORFLOW_INSTALL}, or --no-export); model.keras is written as usual", err=True)
     _log_data_progress()
-    dataset.prepare(accelerated=backend_accelerators()[0] != "cpu")  # builds a cache once if it needs one
+    try:
+        dataset.prepare(accelerated=backend_accelerators()[0] != "cpu")  # builds a cache once if it needs one
+    except ValueError as exc:  # the files are there but unusable (none decodes): the user's data, one line
+        raise InputError(f"{one_line(exc)}; check the files under --data-dir") from None
     os.makedirs(run_dir, exist_ok=plan.checkpoint is not None)
     remove_staging_leftovers(run_dir)
 

@@ -137,3 +137,21 @@ def test_the_probe_leaves_nothing_behind(tmp_path):
     check_creatable_dir(str(tmp_path / "a" / "b" / "c"), "--output-dir")
     check_creatable_dir(str(tmp_path), "--output-dir")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_celeba_folder_where_no_image_decodes_is_one_line(tmp_path, monkeypatch):
+    """Formerly a ValueError traceback from the decoded cache, after the run had started."""
+    from hwkeras.cli.fit import fit_command
+
+    images = tmp_path / "celeba" / "img_align_celeba"
+    images.mkdir(parents=True)
+    for i in range(3):
+        (images / f"{i + 1:06d}.jpg").write_bytes(b"not a JPEG")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    result = CliRunner().invoke(fit_command, ["--dataset", "celeba", "--data-dir", str(tmp_path / "celeba"),
+                                              "--run-name", "c", *TINY])
+    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert errors == ["Error: celeba: none of the 3 image files could be decoded; check the files under --data-dir"]
+    assert not (tmp_path / "runs" / "c").exists()

@@ -210,7 +210,7 @@ class ImageFiles(ImageDataset):
                         decoded[position] = True
                         count += 1
                 if done % report_every == 0 or done == len(chunks):
-                    log.info("%s: decoded %d of %d files", self.name, chunks[done - 1][-1] + 1, num)
+                    log.info("%s: read %d of %d files", self.name, chunks[done - 1][-1] + 1, num)
         skipped = [os.path.basename(k) for k, ok in zip(self.keys, decoded) if not ok]
         info = {"num_images": count, "num_files": len(self.keys), "num_skipped": len(skipped),
                 "skipped": skipped[:100], "options": {"image_size": self.image_size, "channels": self.channels,
