@@ -65,6 +65,7 @@ backend_option = click.option(
 
 def start_tensorflow():
     """Imports TensorFlow quietly (for the commands that use it without Keras); returns it."""
+    require_tensorflow("Running a SavedModel")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with muted_native_stderr():
         import tensorflow as tf
@@ -87,6 +88,24 @@ def tensorflow_installed():
         return False
 
 
+def require_tensorflow(what):
+    """One line, before any work, for a command that cannot run without TensorFlow (``what`` needs it)."""
+    if not tensorflow_installed():
+        raise InputError(f"{what} needs TensorFlow, which is not installed here: {TENSORFLOW_INSTALL}")
+
+
+def keras_backend_to_load():
+    """The backend Keras will load: $KERAS_BACKEND, else keras.json's (Keras's own order), else tensorflow."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json")) as f:
+            return json.load(f).get("backend") or "tensorflow"
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
 def export_in_tensorflow(target, output, overwrite=False):
     """``hwkeras export TARGET --output OUTPUT`` in a TensorFlow process.
 
@@ -95,9 +114,7 @@ def export_in_tensorflow(target, output, overwrite=False):
     """
     import subprocess
 
-    if not tensorflow_installed():
-        raise InputError(f"a SavedModel is written by TensorFlow, which is not installed here: {TENSORFLOW_INSTALL} "
-                         f"(or export {target} on a machine that has it)")
+    require_tensorflow("A SavedModel")
     command = [sys.executable, "-m", "hwkeras.cli.main", "export", target, "--output", output]
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
     done = subprocess.run(command + (["--overwrite"] if overwrite else []), env=env,
@@ -114,6 +131,9 @@ def start_keras():
     """Imports Keras (and TensorFlow under its backend, probing CUDA now) quietly; returns keras."""
     if "keras" in sys.modules:
         return sys.modules["keras"]
+    if keras_backend_to_load() == "tensorflow" and not tensorflow_installed():  # else Keras's import traceback
+        raise InputError(f"Keras's backend here is TensorFlow, which is not installed: pass --backend jax or "
+                         f"--backend torch (or set KERAS_BACKEND), or {TENSORFLOW_INSTALL}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with muted_native_stderr():
         import keras

@@ -5,7 +5,7 @@ import os
 import click
 
 from hwkeras.cli.common import (InputError, check_creatable_dir, check_replaceable, export_in_tensorflow, load_model,
-                                read_json, resolve_run, start_keras)
+                                read_json, require_tensorflow, resolve_run, start_keras)
 
 
 @click.command("export")
@@ -15,6 +15,7 @@ from hwkeras.cli.common import (InputError, check_creatable_dir, check_replaceab
 @click.option("--overwrite", is_flag=True, help="Replace an existing export (atomically).")
 def export_command(target, output, overwrite):
     """Export TARGET (a run directory or a .keras file) as a SavedModel for serving."""
+    require_tensorflow("A SavedModel")  # whatever the backend: a TensorFlow process writes it
     model_path, config, name = resolve_run(target)
     config = config or {}
     output = output or os.path.join("saved_models", name)

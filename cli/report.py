@@ -28,9 +28,9 @@ def report_command(target, output, metric, no_run_reports, overwrite):
     A run directory gives its page; a sweep directory gives the sweep's tables, trade-off plot and
     every configuration's seeds side by side. Whatever is missing gets a one-line note.
     """
+    start_keras()  # the pages load models: quietly, before any TensorFlow log (and hwkeras.report loads Keras)
     from hwkeras.report import is_run_dir, is_sweep_dir, run_page, sweep_page
 
-    start_keras()  # the pages load models: quietly, before any TensorFlow log
     target = os.path.normpath(target)
     if not os.path.exists(target):
         raise InputError(f"{target} does not exist (expected a run or sweep directory)")

@@ -155,3 +155,36 @@ def test_a_celeba_folder_where_no_image_decodes_is_one_line(tmp_path, monkeypatc
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
     assert errors == ["Error: celeba: none of the 3 image files could be decoded; check the files under --data-dir"]
     assert not (tmp_path / "runs" / "c").exists()
+
+
+# -- without TensorFlow: every command works or says what to install or pass ---------------------------
+
+def test_each_command_says_in_one_line_what_it_needs_where_tensorflow_is_missing(place):
+    """A process where ``import tensorflow`` fails (tests/without_tensorflow), KERAS_BACKEND unset:
+    formerly a Keras import traceback (export, report, evaluate) or ModuleNotFoundError (predict)."""
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT, deadline
+
+    (place / "sm").mkdir()
+    (place / "sm" / "saved_model.pb").write_bytes(b"")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "tests", "without_tensorflow"), ROOT])
+    backend = ("Error: Keras's backend here is TensorFlow, which is not installed: pass --backend jax or --backend "
+               "torch (or set KERAS_BACKEND), or pip install 'tensorflow>=2.18,<2.22'")
+    cases = [
+        (["export", "runs/other", "--output", "exported"],
+         "Error: A SavedModel needs TensorFlow, which is not installed here: pip install 'tensorflow>=2.18,<2.22'"),
+        (["predict", "sm", "--signature", "sample", "--output", "s.npz"],
+         "Error: Running a SavedModel needs TensorFlow, which is not installed here: pip install "
+         "'tensorflow>=2.18,<2.22'"),
+        (["report", "runs/other", "--output", "page.html"], backend),
+        (["evaluate", "runs/other"], backend),
+    ]
+    before = snapshot(place)
+    for args, line in cases:
+        done = subprocess.run([sys.executable, "-m", "hwkeras.cli.main", *args], cwd=place, env=env,
+                              capture_output=True, text=True, timeout=deadline(120))
+        assert done.returncode == 2 and done.stderr.strip().splitlines() == [line], (args, done.stderr)
+    assert snapshot(place) == before
