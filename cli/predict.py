@@ -194,9 +194,9 @@ def predict_command(saved_model, signature, input_path, output_path, num_samples
         raise InputError(f"--num-samples must be a positive integer, got {num_samples}")
     if not math.isfinite(nu):
         raise InputError(f"--nu must be a finite number (<= 0 for the model's own nu), got {nu}")
-    if not os.path.isfile(os.path.join(saved_model, "saved_model.pb")):  # said before TensorFlow loads
-        from hwkeras.files import what_is_at
+    from hwkeras.files import is_saved_model, what_is_at
 
+    if not is_saved_model(saved_model):  # said before TensorFlow loads
         raise InputError(f"{saved_model} is {what_is_at(saved_model)}, not a SavedModel: write one with "
                          f"hwkeras export RUN_DIR --output DIR, then predict DIR")
     tf = start_tensorflow()

@@ -108,7 +108,7 @@ def sweep_command(ctx, sweep_dir, resume, select, select_by, **options):
     else:
         sweep_dir = options["output_dir"] or default_output_dir(options)
         if os.path.exists(sweep_dir) and (not os.path.isdir(sweep_dir) or os.listdir(sweep_dir)):
-            if os.path.isfile(os.path.join(sweep_dir, "sweep.json")):
+            if os.path.isfile(os.path.join(sweep_dir, directory.SWEEP_JSON)):
                 raise InputError(f"{sweep_dir} already exists; hwkeras sweep --resume {sweep_dir} finishes that "
                                  f"sweep, or choose another --output-dir")
             from hwkeras.files import what_is_at

@@ -54,9 +54,14 @@ def is_report_page(path):
     return f'<meta name="generator" content="{REPORT_GENERATOR}">' in head
 
 
+def is_saved_model(path):
+    """A SavedModel directory: it holds ``saved_model.pb``."""
+    return os.path.isfile(os.path.join(path, "saved_model.pb"))
+
+
 def is_saved_model_export(path):
-    """A directory ``hwkeras export`` (or any SavedModel writer) made, or an empty one."""
-    return os.path.isdir(path) and (not os.listdir(path) or os.path.isfile(os.path.join(path, "saved_model.pb")))
+    """What ``hwkeras export --overwrite`` may replace: a SavedModel directory, or an empty one."""
+    return os.path.isdir(path) and (not os.listdir(path) or is_saved_model(path))
 
 
 def what_is_at(path):

@@ -5,6 +5,8 @@ import importlib.metadata
 import os
 import tempfile
 
+from hwkeras.files import REPORT_GENERATOR
+
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 
 
@@ -14,7 +16,8 @@ def render(template_name, **context):
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                                      autoescape=jinja2.select_autoescape(["html"]),
                                      undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    return environment.get_template(template_name).render(generated=generated_stamp(), **context)
+    return environment.get_template(template_name).render(generated=generated_stamp(), generator=REPORT_GENERATOR,
+                                                          **context)
 
 
 def generated_stamp():
