@@ -186,7 +186,7 @@ def run_options(options):
         if options.get(key) is not None and options[key] < 1:
             raise ValueError(f"--{key.replace('_', '-')} must be a positive integer, got {options[key]}")
     return {key: options.get(key) for key in ("checkpoint_every", "keep_checkpoints", "no_report", "summary_every",
-                                               "eval_every", "eval_metrics", "eval_params")}
+                                               "eval_every", "eval_metrics", "eval_params", "log_every")}
 
 
 def plan_fit(options):
@@ -430,6 +430,9 @@ def _dataset_names():
 @click.option("--no-report", is_flag=True, help="Skip RUN_DIR/report.html (`hwkeras report RUN_DIR` writes it later).")
 @click.option("--summary-every", type=click.IntRange(min=0), default=500, show_default=True,
               help="Every N steps, write KL-sorted traversals and reconstructions to TensorBoard (0: never).")
+@click.option("--log-every", type=click.IntRange(min=1),
+              help="Every N steps, log the loss terms' means over those N steps to RUN_DIR/history_steps.csv and "
+                   "TensorBoard (logs/steps).  [max(1, STEPS // 100): 100 rows or more from 100 steps]")
 @click.option("--eval-every", type=int,
               help="Every N steps, compute --eval-metrics and log them (history.csv, TensorBoard) as eval_<metric>.")
 @click.option("--eval-metrics", default="mig", show_default=True, help="Metrics for --eval-every ('all' or a list).")

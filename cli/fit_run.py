@@ -20,17 +20,24 @@ def write_config(plan, **updates):
 
 def training_callbacks(plan, preview, guard):
     """The loggers, the pictures and ``guard`` (last: an epoch is logged before its checkpoint)."""
-    import keras
-
-    from hwkeras.training.run_logs import epoch_logger
+    from hwkeras.training.run_logs import (HISTORY, STEP_HISTORY, EpochHistory, StepHistory, default_log_every,
+                                           epoch_logger, restored_means)
 
     run_dir, start = plan.run_dir, plan.start_step
     callbacks = [plan.evaluation] if plan.evaluation else []  # evaluation first: the loggers see its scores
     if plan.evaluation is not None:
         plan.evaluation.path = os.path.join(run_dir, "eval_metrics.json")  # kept by a run stopped later
+    # --log-every, resolved once and kept in config.json (written at every checkpoint): --resume logs as the run did.
+    options = plan.config["run_options"]
+    options["log_every"] = options.get("log_every") or default_log_every(plan.total_steps)
+    mid_epoch = plan.checkpoint is not None and start % plan.steps_per_epoch
     callbacks += [epoch_logger(os.path.join(run_dir, "logs"), write_graph=start == 0),
-                  # append: a run's one history.csv across fit calls (a cut last epoch, a resume)
-                  keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True)]
+                  # appended to: a run's one history across fit calls (a cut last epoch, a resume)
+                  EpochHistory(os.path.join(run_dir, HISTORY)),
+                  StepHistory(os.path.join(run_dir, STEP_HISTORY), options["log_every"],
+                              log_dir=os.path.join(run_dir, "logs"), initial_step=start,
+                              steps_per_epoch=plan.steps_per_epoch, final_step=plan.total_steps,
+                              initial_means=restored_means(plan.checkpoint, plan.model) if mid_epoch else None)]
     if plan.config["run_options"].get("summary_every"):
         from hwkeras.report import TraversalSummaries
 

@@ -18,7 +18,7 @@ from hwkeras.cli.fit import MODEL_OPTIONS, FitPlan, evaluation_callback, parse_p
 
 #: Options that may differ from the run's.
 FREE = {"resume", "steps", "data_dir", "checkpoint_every", "keep_checkpoints", "no_report", "summary_every",
-        "no_export", "export_dir"}
+        "no_export", "export_dir", "log_every"}
 #: Options that name another run directory.
 OTHER_RUN = {"output_dir", "run_name"}
 #: config.json keys a run must have to be resumed (hwkeras fit writes them since checkpoints exist).
@@ -119,7 +119,8 @@ def plan_resume(options, given):
 
     run_options(options)  # validates --checkpoint-every and --keep-checkpoints
     kept = dict(config["run_options"])
-    for name in ("checkpoint_every", "keep_checkpoints", "no_report", "summary_every"):
+    # log_every: the run's own (config.json) unless given again; a run from before --log-every gets the default.
+    for name in ("checkpoint_every", "keep_checkpoints", "no_report", "summary_every", "log_every"):
         if name in given:
             kept[name] = options[name]
     export_path = _export_path(options, given, config, run_dir)
