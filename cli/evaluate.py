@@ -86,6 +86,10 @@ def earlier_record(output, identity, overwrite):
         raise InputError(f"--output {output} exists and is not an `hwkeras evaluate` record; choose another "
                          f"--output or pass --overwrite")
     differ = [key for key in SAME_EVALUATION if record.get(key) != identity.get(key)]
+    if differ == ["training_steps"] and record.get("training_steps") is not None:
+        raise InputError(f"{output} holds metrics computed at step {record['training_steps']}; the model is now at "
+                         f"step {identity['training_steps']}: pass --overwrite to replace them with this step's, or "
+                         f"--output FILE to keep both")
     if differ:
         key = differ[0]
         raise InputError(f"{output} holds scores of another evaluation ({key} {record.get(key)!r}, here "
@@ -172,6 +176,7 @@ def evaluate_command(target, metrics, protocol, seed, output, dataset_name,
 
     model_path, name, options, run_dir, default_output = resolve_target(
         target, dataset_name, dataset_options)
+    check_has_factors(name)  # before the output's record is compared: that is not the problem
     output = output or protocol_output(default_output, protocol)
     check_output_file(output, "--output")
     config = _run_config(run_dir)
@@ -209,8 +214,40 @@ def evaluate_command(target, metrics, protocol, seed, output, dataset_name,
     write_json_atomically(record, output)
     click.echo(format_table(record))
     kept = [metric for metric in record["metrics"] if metric not in names]
+    at = f", the model at step {identity['training_steps']}" if identity["training_steps"] is not None else ""
     click.echo(f"(* = headline score)  {'Updated' if earlier else 'Wrote'} {output}"
-               + (f" (kept the earlier {', '.join(kept)})" if kept else ""))
+               + (f" (kept the earlier {', '.join(kept)})" if kept else "") + at)
+    for line in stale_records(run_dir, config.get("steps_trained"), output):
+        click.echo(f"Note: {line}", err=True)
+
+
+def check_has_factors(name):
+    """A dataset the registry says has no ground-truth factors (celeba, chairs): one line, before any work."""
+    from hwkeras.data.registry import DATASETS
+
+    entry = DATASETS.get(name)
+    if entry is not None and entry.factors == "no":
+        raise InputError(f"dataset {name!r} has no ground-truth factors, and every metric of hwkeras evaluate "
+                         f"({', '.join(METRICS)}) needs them; on {name}, compare runs without labels with UDR "
+                         f"(several seeds of a configuration: hwkeras sweep)")
+
+
+def stale_records(run_dir, steps_trained, written):
+    """One line per other metrics*.json of the run computed at another step than the model's."""
+    import glob
+
+    if not run_dir or not isinstance(steps_trained, int):
+        return []
+    from hwkeras.report.run import rerun_evaluate, stale_metrics
+
+    lines = []
+    for path in sorted(glob.glob(os.path.join(run_dir, "metrics*.json"))):
+        record = _read_record(path)
+        stale = stale_metrics(record, steps_trained) if record is not None else None
+        if stale and os.path.abspath(path) != os.path.abspath(written):
+            lines.append(f"{os.path.basename(path)}: computed at step {stale[0]}; the model is at step {stale[1]}; "
+                         f"rerun {rerun_evaluate(run_dir, os.path.basename(path), record)}")
+    return lines
 
 
 def _run_config(run_dir):

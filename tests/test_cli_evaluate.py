@@ -224,3 +224,42 @@ def test_end_to_end_with_a_saved_model(tmp_path):
     # MIG's histogram bins move with a float32 rounding difference between the compiled and the
     # eager encoder only if a code lands on a bin edge; allow that, nothing more.
     assert record["summary"]["mig"] == pytest.approx(expected["summary"]["mig"], abs=1e-6)
+
+
+def test_a_dataset_without_factors_is_said_before_the_output_is_compared(tmp_path, toys):
+    """--dataset celeba on a run that has a metrics.json of its own dataset: the answer is that
+    celeba has no factors (formerly a metrics.json conflict), in one line, before any work."""
+    run_dir = make_run_dir(tmp_path, config={"dataset": "grid", "dataset_options": {"image_size": 3},
+                                             "steps_trained": 3})
+    assert invoke(run_dir, "--metrics", "mig", "--param", "mig.num_train=300").exit_code == 0
+    before = (run_dir / "metrics.json").read_text()
+    for name in ("celeba", "chairs"):
+        result = invoke(run_dir, "--dataset", name, "--metrics", "mig")
+        assert result.exit_code == 2, result.output
+        assert f"dataset {name!r} has no ground-truth factors" in result.output
+        assert "UDR" in result.output and "another evaluation" not in result.output
+        assert len(result.output.strip().splitlines()) == 1
+    assert (run_dir / "metrics.json").read_text() == before
+
+
+def test_metrics_of_an_earlier_step_are_named_stale(tmp_path, toys):
+    """A run evaluated at step 150 and trained on to 200: evaluate says what the record is (not
+    'another evaluation'), and its listing names any other record of step 150 with the command."""
+    config = {"dataset": "grid", "dataset_options": {"image_size": 3}, "steps_trained": 150}
+    run_dir = make_run_dir(tmp_path, config=config)
+    quick = ["--metrics", "mig", "--param", "mig.num_train=300"]
+    assert invoke(run_dir, *quick).exit_code == 0
+    assert invoke(run_dir, *quick, "--protocol", "chyvae").exit_code == 0  # -> metrics-chyvae.json
+    assert json.loads((run_dir / "metrics.json").read_text())["training_steps"] == 150
+    (run_dir / "config.json").write_text(json.dumps({**config, "steps_trained": 200}))
+    refused = invoke(run_dir, *quick)
+    assert refused.exit_code == 2
+    assert (f"{run_dir / 'metrics.json'} holds metrics computed at step 150; the model is now at step 200: "
+            f"pass --overwrite") in refused.output
+    result = invoke(run_dir, *quick, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert f"Wrote {run_dir / 'metrics.json'}, the model at step 200" in result.output
+    assert (f"Note: metrics-chyvae.json: computed at step 150; the model is at step 200; rerun hwkeras evaluate "
+            f"{run_dir} --protocol chyvae --metrics mig --overwrite") in result.output
+    assert "Note: metrics.json" not in result.output  # the one just written is of step 200
+    assert json.loads((run_dir / "metrics.json").read_text())["training_steps"] == 200

@@ -451,3 +451,81 @@ def test_tensorboard_summaries_without_tensorflow(tmp_path):
     assert len(outcome["without"]["notes"]) == 1, outcome["without"]
     assert outcome["without"]["notes"][0].startswith("TraversalSummaries: no TensorBoard images")
     assert not (tmp_path / "without" / "images").exists()
+
+
+# -- the step history's curves, stale metrics (run pages) --------------------------------------------------
+
+def test_the_curves_come_from_the_step_history_raw_and_smoothed(tiny_run, tmp_path, monkeypatch):
+    from hwkeras.report import plots
+    from hwkeras.report.run import gather_run
+
+    run_dir, _ = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("report.html"))
+    rng = np.random.RandomState(0)
+    losses = 100 * np.exp(-np.arange(1, 121) / 40) + rng.normal(0, 3, 120)
+    (copy / "history_steps.csv").write_text("step,loss,kl\n" + "".join(
+        f"{s},{v},{v / 10}\n" for s, v in zip(range(2, 242, 2), losses)))
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, "steps_per_epoch": 2}))
+    drawn = []
+    real = plots.training_curves
+
+    def spy(series, path, xlabel="step", **kwargs):
+        drawn.append((series, xlabel))
+        return real(series, path, xlabel=xlabel, **kwargs)
+
+    monkeypatch.setattr(plots, "training_curves", spy)
+    context = gather_run(str(copy), pictures=False)
+    assert context["curves"] and context["curves_source"] == {"file": "history_steps.csv", "xlabel": "step",
+                                                              "points": 120, "every": 2}
+    (series, xlabel), = drawn
+    assert xlabel == "step" and list(series["loss"][0]) == list(range(2, 242, 2))
+    assert list(series["loss"][1]) == pytest.approx(losses)
+    assert list(series["eval_mig"][0]) == [2, 4]  # --eval-every's scores, at the ends of their epochs
+    # Raw (thin, light) and its EMA (bold) in each panel of 10 points or more.
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    real({"loss": (list(range(120)), list(losses)), "short": ([1, 2, 3], [3.0, 2.0, 1.0])}, io.BytesIO())
+    raw, smooth = figures[0].axes[0].lines
+    assert raw.get_linewidth() < smooth.get_linewidth() and raw.get_alpha() < 1
+    assert list(smooth.get_ydata()) == pytest.approx(plots.ema(list(losses)))
+    assert np.std(np.diff(smooth.get_ydata())) < 0.3 * np.std(np.diff(losses))  # smoothed indeed
+    assert len(figures[0].axes[1].lines) == 1  # 3 points: drawn as they are
+    assert plots.ema([5.0, 5.0, 5.0]) == [5.0, 5.0, 5.0] and plots.ema([2.0, 4.0])[0] == 2.0  # debiased
+    # A run without history_steps.csv: history.csv's epochs, at the epochs' last steps when config.json knows them.
+    (copy / "history_steps.csv").unlink()
+    (copy / "config.json").write_text(json.dumps({**config, "steps_per_epoch": 2, "steps_trained": 3}))
+    drawn.clear()
+    assert gather_run(str(copy), pictures=False)["curves_source"]["file"] == "history.csv"
+    (series, xlabel), = drawn
+    assert xlabel == "step" and list(series["loss"][0]) == [2, 3]  # the last epoch cut at step 3
+
+
+def test_metrics_of_an_earlier_step_are_marked_stale_on_the_page(tiny_run, tmp_path):
+    """Evaluated at step 150, trained on to 200 (fit --resume --steps 200): the page says so, with the command."""
+    run_dir, _ = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("report.html"))
+    record = json.loads((copy / "metrics.json").read_text())
+    (copy / "metrics.json").write_text(json.dumps({**record, "training_steps": 150}))
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, "steps_trained": 150}))
+    result = report(copy)
+    assert result.exit_code == 0, result.output
+    source = (copy / "report.html").read_text(encoding="utf-8")
+    assert Page(source).notes == [] and 'class="stale"' not in source and "step 150</h3>" in source
+    (copy / "config.json").write_text(json.dumps({**config, "steps_trained": 200}))
+    result = report(copy, "--overwrite")
+    assert result.exit_code == 0, result.output
+    source = (copy / "report.html").read_text(encoding="utf-8")
+    note = (f"metrics.json: computed at step 150; the model is at step 200; rerun hwkeras evaluate {copy} "
+            f"--metrics factor_vae,mig --overwrite")
+    assert Page(source).notes == [note]
+    assert f"Note: {note}" in result.output
+    assert ('<p class="stale" data-file="metrics.json"><b>Stale:</b> computed at step 150; the model is at step 200.'
+            in source)
+    assert 'class="metric-table stale-metrics"' in source
+

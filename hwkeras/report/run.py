@@ -21,6 +21,8 @@ from hwkeras.report.pictures import gif_uri, png_uri
 CONFIG = "config.json"
 MODEL = "model.keras"
 HISTORY = "history.csv"
+#: ``hwkeras fit``'s step history (``--log-every``); the curves come from it when it is there.
+STEP_HISTORY = "history_steps.csv"
 EVAL_METRICS = "eval_metrics.json"
 #: ``hwkeras evaluate`` writes metrics.json; ``--output RUN_DIR/metrics-chyvae.json`` keeps a second protocol beside it.
 METRICS_PATTERN = "metrics*.json"
@@ -64,37 +66,102 @@ def _text(value):
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def read_history(path, notes):
-    """history.csv (Keras's CSVLogger) -> (epochs, {term: values}); incomplete rows are left out."""
+def read_history(path, notes, steps_per_epoch=None, total_steps=None):
+    """history_steps.csv (``step, <term>...``) or history.csv (Keras's CSVLogger, ``epoch, <term>...``)
+    -> {"file", "x", "xlabel", "columns": {term: values}}; incomplete rows are left out.
+
+    An epoch row is placed at the epoch's last step when ``steps_per_epoch`` is known (config.json),
+    so that both files draw against steps; else against the epoch (1-based).
+    """
+    name = os.path.basename(path)
     try:
         with open(path, newline="") as f:
             lines = list(csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        notes.append(f"{HISTORY} could not be read ({exc.__class__.__name__}); no training curves")
+        notes.append(f"{name} could not be read ({exc.__class__.__name__}); no training curves")
         return None
     if not lines or not lines[0]:
-        notes.append(f"{HISTORY} is empty; no training curves")
+        notes.append(f"{name} is empty; no training curves")
         return None
     header, body = lines[0], lines[1:]
     complete = [row for row in body if len(row) == len(header) and csv_number(row[0]) is not None]
     if len(complete) < len(body):
-        notes.append(f"{HISTORY}: {len(body) - len(complete)} of {len(body)} rows incomplete "
+        notes.append(f"{name}: {len(body) - len(complete)} of {len(body)} rows incomplete "
                      f"(truncated file?); curves show the {len(complete)} complete ones")
     if not complete:
         return None
-    epoch_column = header.index("epoch") if "epoch" in header else None
-    epochs = [int(csv_number(row[epoch_column])) + 1 if epoch_column is not None else i + 1
-              for i, row in enumerate(complete)]
-    names = [name for name in header if name != "epoch"]
-    names.sort(key=lambda n: (TERM_ORDER.index(n) if n in TERM_ORDER else len(TERM_ORDER),
-                              n.startswith("eval_")))
-    columns = {name: [csv_number(row[header.index(name)]) for row in complete] for name in names}
+    index = header[0] if header[0] in ("step", "epoch") else None
+    if index == "step":
+        xs, xlabel = [int(csv_number(row[0])) for row in complete], "step"
+    else:
+        epochs = [int(csv_number(row[0])) + 1 if index else i + 1 for i, row in enumerate(complete)]
+        if steps_per_epoch:
+            last = total_steps or float("inf")
+            xs, xlabel = [min(e * int(steps_per_epoch), last) for e in epochs], "step"
+        else:
+            xs, xlabel = epochs, "epoch"
+    names = [n for n in header if n != index]
+    names.sort(key=lambda n: (TERM_ORDER.index(n) if n in TERM_ORDER else len(TERM_ORDER), n.startswith("eval_")))
+    columns = {n: [csv_number(row[header.index(n)]) for row in complete] for n in names}
     # Keras's CSVLogger writes "NA" columns (e.g. val_* without validation data): nothing to draw.
-    return epochs, {name: values for name, values in columns.items() if any(v is not None for v in values)}
+    return {"file": name, "x": xs, "xlabel": xlabel,
+            "columns": {n: values for n, values in columns.items() if any(v is not None for v in values)}}
 
 
-def metric_tables(run_dir, notes):
-    """One table per ``hwkeras evaluate`` record in the run directory."""
+def eval_series(records, steps_per_epoch, total_steps=None):
+    """--eval-every's headline scores as curves: {eval_<metric>: (steps, values)} (epoch e ends at step e * N)."""
+    series = {}
+    if not isinstance(records, list) or not steps_per_epoch:
+        return series
+    for record in records:
+        if not isinstance(record, dict) or not isinstance(record.get("summary"), dict) or not record.get("epoch"):
+            continue
+        step = min(int(record["epoch"]) * int(steps_per_epoch), total_steps or float("inf"))
+        for metric, value in record["summary"].items():
+            if isinstance(value, (int, float)):
+                xs, ys = series.setdefault(f"eval_{metric}", ([], []))
+                xs.append(step)
+                ys.append(float(value))
+    return series
+
+
+def _spacing(xs):
+    """The steps between two rows (the most common gap), or None for a single row."""
+    gaps = [b - a for a, b in zip(xs, xs[1:])]
+    return max(set(gaps), key=gaps.count) if gaps else None
+
+
+def stale_metrics(record, steps_trained):
+    """(step the record's metrics were computed at, the model's step) when they differ, else None.
+
+    ``hwkeras evaluate`` records the run's ``steps_trained`` as ``training_steps``; a run trained
+    further since (``fit --resume --steps``) has a model of a later step than its metrics.
+    """
+    computed = record.get("training_steps") if isinstance(record, dict) else None
+    if not isinstance(computed, int) or not isinstance(steps_trained, int) or computed == steps_trained:
+        return None
+    return computed, steps_trained
+
+
+def rerun_evaluate(run_dir, file, record):
+    """The command that recomputes ``file``'s metrics for the model as it is now."""
+    protocol = record.get("protocol") or "dlib"
+    words = ["hwkeras evaluate", run_dir]
+    if protocol != "dlib":
+        words.append(f"--protocol {protocol}")
+    if file not in ("metrics.json", f"metrics-{protocol}.json"):
+        words.append(f"--output {os.path.join(run_dir, file)}")
+    metrics = list((record.get("metrics") or {}).keys())
+    if metrics:
+        words.append(f"--metrics {','.join(metrics)}")
+    if record.get("seed") not in (None, 0):
+        words.append(f"--seed {record['seed']}")
+    return " ".join(words + ["--overwrite"])
+
+
+def metric_tables(run_dir, notes, steps_trained=None):
+    """One table per ``hwkeras evaluate`` record in the run directory; a record of an earlier step
+    than the model (``steps_trained``) is marked stale, with a note."""
     from hwkeras.metrics.evaluate import METRICS, scalar_rows
 
     tables = []
@@ -108,7 +175,14 @@ def metric_tables(run_dir, notes):
         rows = [{"metric": metric, "score": key, "value": value,
                  "headline": metric in METRICS and METRICS[metric].headline == key}
                 for metric, key, value in scalar_rows(record)]
+        stale = stale_metrics(record, steps_trained)
+        if stale:
+            notes.append(f"{os.path.basename(path)}: computed at step {stale[0]}; the model is at step {stale[1]}; "
+                         f"rerun {rerun_evaluate(run_dir, os.path.basename(path), record)}")
         tables.append({
+            "stale": stale and {"computed_at": stale[0], "model_at": stale[1],
+                                "rerun": rerun_evaluate(run_dir, os.path.basename(path), record)},
+            "training_steps": record.get("training_steps"),
             "file": os.path.basename(path),
             "protocol": record.get("protocol"),
             "seed": record.get("seed"),
@@ -132,13 +206,17 @@ def eval_table(records, notes):
             "rows": [(r.get("epoch"), [r["summary"].get(name) for name in names]) for r in records]}
 
 
-def curves_uri(history, notes):
+def curves_uri(history, notes, extra=None):
+    """The training curves as a PNG data URI: ``history`` from ``read_history``; ``extra``: more
+    {name: (x, values)} panels against the same axis (``eval_series``)."""
     from hwkeras.report.plots import training_curves
 
-    epochs, columns = history
+    series = {name: (history["x"], values) for name, values in history["columns"].items()}
+    for name, xy in (extra or {}).items():
+        series.setdefault(name, xy)
     buffer = io.BytesIO()
     try:
-        training_curves(epochs, columns, buffer)
+        training_curves(series, buffer, xlabel=history["xlabel"])
     except Exception as exc:  # noqa: BLE001 - a plot failure must not cost the rest of the page
         notes.append(f"training curves could not be drawn ({one_line(exc)})")
         return None
@@ -246,19 +324,25 @@ def gather_run(run_dir, model=None, dataset=None, pictures=True):
         notes.append(f"{CONFIG} does not hold a JSON object; settings left out")
         config = None
 
-    history_path = os.path.join(run_dir, HISTORY)
-    history = None
-    if os.path.isfile(history_path):
-        history = read_history(history_path, notes)
-    else:
-        notes.append(f"{HISTORY} is missing: no training curves")
-    curves = curves_uri(history, notes) if history else None
-
-    tables = metric_tables(run_dir, notes)
-    evaluations = None
+    steps_per_epoch = (config or {}).get("steps_per_epoch")
+    total_steps = (config or {}).get("steps_trained") or (config or {}).get("steps")
+    records = None
     if os.path.isfile(os.path.join(run_dir, EVAL_METRICS)):
         records = read_json(os.path.join(run_dir, EVAL_METRICS), notes)
-        evaluations = eval_table(records, notes) if records is not None else None
+    evaluations = eval_table(records, notes) if records is not None else None
+    # The curves: the step history (hwkeras fit --log-every) when the run has one, else history.csv's epochs.
+    history, extra = None, {}
+    if os.path.isfile(os.path.join(run_dir, STEP_HISTORY)):
+        history = read_history(os.path.join(run_dir, STEP_HISTORY), notes)
+        extra = eval_series(records, steps_per_epoch, total_steps)
+    if history is None and os.path.isfile(os.path.join(run_dir, HISTORY)):
+        history = read_history(os.path.join(run_dir, HISTORY), notes, steps_per_epoch, total_steps)
+    elif history is None and not os.path.isfile(os.path.join(run_dir, STEP_HISTORY)):
+        notes.append(f"{HISTORY} is missing: no training curves")
+    curves = curves_uri(history, notes, extra) if history else None
+
+    steps_trained = (config or {}).get("steps_trained")
+    tables = metric_tables(run_dir, notes, steps_trained if isinstance(steps_trained, int) else None)
 
     model_path = os.path.join(run_dir, MODEL)
     if model is None and pictures:
@@ -286,6 +370,8 @@ def gather_run(run_dir, model=None, dataset=None, pictures=True):
         "model_options": config.get("model_options") or {},
         "settings": settings_rows(config),
         "curves": curves,
+        "curves_source": history and {"file": history["file"], "xlabel": history["xlabel"],
+                                      "points": len(history["x"]), "every": _spacing(history["x"])},
         "metric_tables": tables,
         "evaluations": evaluations,
         "pictures": drawn,
