@@ -529,3 +529,82 @@ def test_metrics_of_an_earlier_step_are_marked_stale_on_the_page(tiny_run, tmp_p
             in source)
     assert 'class="metric-table stale-metrics"' in source
 
+
+# -- the sweep's answer: the UDR choice and its agreement with the metrics --------------------------------
+
+def chromium_probe(page_path, tmp_path, script):
+    """``script`` (JavaScript setting ``out``) run in headless Chromium at 1280 x 900 once the page loaded."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("chromium is not installed: `apt-get install -y chromium` (.ci/run installs it)")
+    probe = ('<script>window.addEventListener("load", function () { var out = null; ' + script +
+             ' var p = document.createElement("pre"); p.id = "probe"; p.textContent = JSON.stringify(out);'
+             ' document.body.appendChild(p); });</script>')
+    probed = tmp_path / "probed.html"
+    probed.write_text(open(page_path, encoding="utf-8").read().replace("</body>", probe + "</body>"), encoding="utf-8")
+    result = subprocess.run([chromium, *CHROMIUM_FLAGS, "--window-size=1280,900",
+                             f"--user-data-dir={tmp_path / 'chromium-profile'}", "--dump-dom", probed.as_uri()],
+                            capture_output=True, text=True, timeout=deadline(60))
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = result.stdout.split('<pre id="probe">', 1)[1].split("</pre>", 1)[0]
+    return json.loads(text.replace("&quot;", '"').replace("&amp;", "&"))
+
+
+def test_sweep_page_shows_the_udr_choice_and_its_agreement(tiny_sweep, tmp_path):
+    from hwkeras.report.sweep import readable
+
+    sweep_dir, rows = tiny_sweep
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep_dir, copy)
+    result = report(copy, "--no-run-reports")
+    assert result.exit_code == 0, result.output
+    source = (copy / "report.html").read_text(encoding="utf-8")
+    finished = [r for r in rows if r["status"] == "finished"]
+    chosen = max(finished, key=lambda r: float(r["udr_lasso"]))
+    assert f'<p id="udr-chosen" data-trial="{chosen["trial"]}" data-by="udr_lasso">' in source
+    assert "chosen here from results.csv" in source and Page(source).notes == []
+    for metric in ("dlib.factor_vae", "dlib.mig"):
+        values = [float(r[metric]) for r in finished]
+        rank = 1 + sum(v > float(chosen[metric]) for v in values)
+        rho = scipy.stats.spearmanr([float(r["udr_lasso"]) for r in finished], values).statistic
+        row = source.split(f'<tr class="agreement-row" data-metric="{metric}"', 1)[1].split("</tr>", 1)[0]
+        assert f'data-rank="{rank}"' in row and f"{rank} of {len(finished)}" in row
+        assert f"{rho:+.2f} (n={len(finished)}" in row
+    # Readable settings, not Python reprs; configurations named by their settings.
+    assert "grid <b>beta 4; nu 12</b>" in source and "models <b>beta-vae, chyvae, vae</b>" in source
+    assert "{&#39;" not in source and "[&#39;" not in source
+    assert readable({"beta": [1.0, 4.0], "nu": [12.0], "psi": None, "on": True}) == "beta 1, 4; nu 12; psi; on yes"
+    assert ">chyvae, nu 12 <span" in source
+    # The sweep's own selection.json is its answer when there is one.
+    selection = {"by": "udr_spearman", "trial": finished[-1]["trial"], "configuration": finished[-1]["configuration"],
+                 "score": 0.5, "agreement": {}, "trials_scored": 4}
+    (copy / "selection.json").write_text(json.dumps(selection))
+    assert report(copy, "--no-run-reports", "--overwrite").exit_code == 0
+    source = (copy / "report.html").read_text(encoding="utf-8")
+    assert f'data-trial="{finished[-1]["trial"]}" data-by="udr_spearman"' in source
+    assert "selection.json, as the sweep chose" in source
+
+
+def test_sweep_tables_fit_the_page_with_the_udr_columns_in_view(tiny_sweep, tmp_path):
+    """At 1280 px the page does not scroll sideways; the tables scroll in their own box, their first
+    column stays in place, and the UDR and metric columns come right after the trial's name."""
+    sweep_dir, _ = tiny_sweep
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep_dir, copy)
+    assert report(copy, "--no-run-reports").exit_code == 0
+    found = chromium_probe(copy / "report.html", tmp_path, """
+        var cells = function (id) { return Array.from(document.querySelectorAll('#' + id + ' tr:first-child th')); };
+        var right = function (id, text) { var c = cells(id).find(function (th) { return th.textContent == text; });
+                                          return c ? c.getBoundingClientRect().right : null; };
+        var box = document.querySelector('#results-table').parentElement;
+        box.scrollLeft = 200;
+        var first = document.querySelector('#results-table tr:nth-child(2) td');
+        out = {page: document.documentElement.scrollWidth, view: window.innerWidth,
+               udr: right('results-table', 'udr_lasso'), udr_summary: right('summary-table', 'udr_lasso'),
+               position: getComputedStyle(first).position, first_left: first.getBoundingClientRect().left,
+               box_left: box.getBoundingClientRect().left, scrolled: box.scrollLeft};""")
+    assert found["page"] <= found["view"]
+    assert found["udr"] is not None and found["udr"] <= found["view"]
+    assert found["udr_summary"] is not None and found["udr_summary"] <= found["view"]
+    assert found["position"] == "sticky" and found["scrolled"] > 0
+    assert abs(found["first_left"] - found["box_left"]) < 2  # still at the left edge after scrolling

@@ -2,8 +2,11 @@
 
     DIR/sweep.json  results.csv  summary.csv  tradeoff.png  trials/<trial>/  (ordinary run directories)
 
-The page shows the tables, the trade-off plot (drawn here when tradeoff.png is missing) and,
-per configuration, every seed's traversals side by side, each linking to its run's page.
+The page shows the sweep's answer first: the trial UDR chooses (selection.json, or chosen here
+from results.csv as ``hwkeras sweep --select`` would) and how far the supervised metrics agree
+with it; then the tables (scrolling inside their box, the first column kept in view), the
+trade-off plot (drawn here when tradeoff.png is missing) and, per configuration, every seed's
+traversals side by side, each linking to its run's page. Settings read as ``beta 4, nu 12``.
 """
 
 import csv
@@ -25,6 +28,12 @@ TRIALS = "trials"
 HEADLINE_METRICS = ("dlib.factor_vae", "chyvae.factor_vae", "dlib.mig", "dlib.dci", "dlib.sap",
                     "dlib.modularity", "dlib.beta_vae")
 TRIAL_NAME = re.compile(r"^(?P<configuration>.+)-seed(?P<seed>\d+)$")
+SELECTION = "selection.json"
+#: The UDR column the choice is made by when selection.json is missing (``hwkeras sweep --select-by``'s default).
+DEFAULT_SELECT_BY = "udr_lasso"
+UDR_COLUMNS = ("udr_lasso", "udr_spearman", "udr_a2a_lasso", "udr_a2a_spearman")
+#: The per-trial columns that describe a trial rather than measure it.
+LABELS = ("trial", "configuration", "model", "seed", "steps", "status", "run_dir")
 
 
 def is_sweep_dir(path):
@@ -59,6 +68,88 @@ def display(text):
     if value is None or text.strip().lstrip("-").isdigit():
         return text
     return f"{value:.4g}"
+
+
+def readable(value):
+    """A setting as a person writes it: ``{'beta': [1.0, 4.0], 'nu': [12.0]}`` -> ``beta 1, 4; nu 12``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(readable(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k} {readable(v)}".strip() for k, v in value.items())
+    return str(value)
+
+
+def configuration_label(row, grid_keys):
+    """``chyvae-nu=12`` as ``chyvae, nu 12`` from a results/summary row (its model and grid keys)."""
+    settings = [f"{key} {display(row[key])}" for key in grid_keys if (row.get(key) or "").strip()]
+    return ", ".join([row.get("model") or row.get("configuration", "")] + settings)
+
+
+def _metric_columns(spec, header):
+    from hwkeras.metrics.evaluate import METRICS
+
+    columns = spec.get("metric_columns") if isinstance(spec, dict) else None
+    if columns:
+        return [c for c in columns if c in (header or ())]
+    return [h for h in header or () if "." in h and h.split(".", 1)[1] in METRICS]
+
+
+def _ordered(header, metric_columns, first=()):
+    """The columns in reading order: ``first``, the UDR scores, the supervised metrics, the
+    reconstruction, then the rest as the file has them."""
+    front = [h for h in first if h in header]
+    front += [h for h in header if h.split("_mean")[0] in UDR_COLUMNS and h not in front]
+    front += [h for h in header if h.split("_mean")[0] in metric_columns and h not in front]
+    front += [h for h in header if h.startswith("reconstruction_nll") and h not in front]
+    return front + [h for h in header if h not in front]
+
+
+def udr_choice(sweep_dir, spec, header, results, summary, notes):
+    """The sweep's answer for the page: selection.json (the sweep's own choice), else the choice
+    ``hwkeras.sweep.selection.select`` makes from results.csv and summary.csv; with, per supervised
+    metric, the chosen trial's rank and the Spearman rank correlations (None when no UDR exists)."""
+    from hwkeras.sweep import selection
+
+    path = os.path.join(sweep_dir, SELECTION)
+    record, source = None, None
+    if os.path.isfile(path):
+        record = read_json(path, notes)
+        if not isinstance(record, dict) or "trial" not in record or not isinstance(record.get("agreement"), dict):
+            if record is not None:
+                notes.append(f"{SELECTION} is not a selection record; the choice is made here from {RESULTS}")
+            record = None
+        else:
+            source = f"{SELECTION}, as the sweep chose"
+    if record is None:
+        if not results:
+            return None
+        have = [c for c in UDR_COLUMNS if any(csv_number(r.get(c)) is not None for r in results)]
+        by = DEFAULT_SELECT_BY if DEFAULT_SELECT_BY in have or not have else have[0]
+        try:
+            record = selection.select(results, summary, by, _metric_columns(spec, header))
+        except ValueError as exc:
+            return {"missing": str(exc)}
+        source = f"chosen here from {RESULTS} (the sweep wrote no {SELECTION}), as hwkeras sweep --select would"
+    by = record.get("by", "")
+    best = record.get("best_configuration") or None
+    rows = []
+    for metric, a in record["agreement"].items():
+        trials, configurations = a.get("trials") or {}, a.get("configurations") or {}
+        rows.append({"metric": metric, "value": a.get("chosen_value"), "rank": a.get("chosen_rank"),
+                     "of": a.get("trials_ranked"), "best_trial": a.get("best_trial"), "best_value": a.get("best_value"),
+                     "rho": trials.get("rho"), "p": trials.get("p"), "n": trials.get("n"),
+                     "rho_configurations": configurations.get("rho"), "n_configurations": configurations.get("n")})
+    return {"by": by, "trial": record.get("trial"), "configuration": record.get("configuration"),
+            "score": record.get("score"), "reconstruction_nll": record.get("reconstruction_nll"),
+            "best_configuration": best and {"configuration": best.get("configuration"),
+                                            "mean": best.get(f"{by}_mean"), "n": best.get("n")},
+            "trials_scored": record.get("trials_scored"), "agreement": rows, "source": source}
 
 
 def choose_metric(summary_header, requested, notes):
@@ -179,13 +270,31 @@ def gather_sweep(sweep_dir, page_dir, metric=None, run_reports=True):
         trials.sort(key=lambda t: (csv_number(t["seed"]) is None, csv_number(t["seed"]) or 0.0))
 
     spec = spec if isinstance(spec, dict) else {}
+    metric_columns = _metric_columns(spec, results_header)
+    grid_keys = [k for k in (spec.get("grid") or {}) if k in (results_header or ())]
+    if not grid_keys:  # no sweep.json: the columns between model and seed are the grid's
+        header = list(results_header or ())
+        if "model" in header and "seed" in header:
+            grid_keys = header[header.index("model") + 1:header.index("seed")]
+    labels = {}
+    for row in results:
+        labels.setdefault(row.get("configuration", ""), configuration_label(row, grid_keys))
+    choice = udr_choice(sweep_dir, spec, results_header, results, summary, notes)
+    if choice and choice.get("trial"):
+        chosen = next((r for r in results if r.get("trial") == choice["trial"]), {})
+        choice["link"] = chosen.get("link")
+        choice["label"] = labels.get(choice["configuration"], choice["configuration"])
+    results_columns = _ordered([h for h in results_header or () if h != "run_dir"], metric_columns,
+                               first=("trial", "status"))
     return {
         "name": os.path.basename(os.path.abspath(sweep_dir)),
-        "spec": {key: spec[key] for key in ("models", "grid", "seeds", "evaluate", "protocols", "created",
-                                            "hwkeras_version") if key in spec},
-        "fit_options": spec.get("fit_options") or {},
-        "results": {"header": [h for h in results_header or () if h != "run_dir"], "rows": results},
-        "summary": summary_table(summary_header, summary),
+        "spec": {key: readable(spec[key]) for key in ("models", "grid", "seeds", "evaluate", "protocols", "created",
+                                                      "hwkeras_version") if key in spec},
+        "fit_options": {key: readable(value) for key, value in (spec.get("fit_options") or {}).items()},
+        "choice": choice,
+        "labels": labels,
+        "results": {"header": results_columns, "rows": results},
+        "summary": summary_table(summary_header, summary, metric_columns),
         "tradeoff": tradeoff,
         "tradeoff_caption": tradeoff_caption,
         "configurations": configurations,
@@ -195,12 +304,13 @@ def gather_sweep(sweep_dir, page_dir, metric=None, run_reports=True):
     }
 
 
-def summary_table(header, rows):
-    """summary.csv with each X_mean / X_sd pair shown as one 'mean ± sd' column."""
+def summary_table(header, rows, metric_columns=()):
+    """summary.csv with each X_mean / X_sd pair shown as one 'mean ± sd' column (UDR and metrics first)."""
     if header is None:
         return None
     keys = [h for h in header if not (h.endswith("_mean") or h.endswith("_sd"))]
     measures = [h[: -len("_mean")] for h in header if h.endswith("_mean")]
+    measures = _ordered(measures, metric_columns)
     table = []
     for row in rows:
         cells = [display(row.get(k, "")) for k in keys]
