@@ -7,32 +7,45 @@ docs/ARCHITECTURE.md). Classes are imported on first use, so that listing the na
 """
 
 import importlib
-import inspect
 from collections.abc import Mapping
 from typing import NamedTuple
+
+from hwkeras import hyperparameters
+from hwkeras.hyperparameters import DEFAULT_NU, SIMULTANEOUS, VAE_FIRST
 
 
 class ModelEntry(NamedTuple):
     module: str
     class_name: str
     description: str
+    #: The model's own constructor options and their defaults, declared here so that they are known
+    #: (and checked, ``check_options``) without importing the class, i.e. before Keras loads.
+    #: tests/test_architecture.py holds them equal to the constructors' signatures.
+    options: dict
 
+
+_DISCRIMINATOR = {"discriminator_units": 1000, "discriminator_learning_rate": 1e-4}
+_FACTOR_VAE = {"gamma": 10.0, **_DISCRIMINATOR, "discriminator_layers": 6, "update_order": SIMULTANEOUS}
+_BF_VAE = {"gamma": 35.0, **_DISCRIMINATOR, "discriminator_layers": 5, "update_order": VAE_FIRST}
+_GAMMA_HYPERPRIOR = {**_BF_VAE, "dataset_size": 737280}
 
 _ENTRIES = {
     "chyvae": ModelEntry("hwkeras.model", "HyperpriorVAE",
-                         "CHyVAE: inverse-Wishart hyperprior, full-covariance posterior (Ansari & Soh 2019)"),
-    "vae": ModelEntry("hwkeras.baselines.vae", "VAE", "VAE with a diagonal posterior (Kingma & Welling)"),
-    "beta-vae": ModelEntry("hwkeras.baselines.vae", "BetaVAE", "beta-VAE (Higgins et al. 2017)"),
-    "factor-vae": ModelEntry("hwkeras.baselines.factor_vae", "FactorVAE", "FactorVAE (Kim & Mnih 2018)"),
-    "beta-tcvae": ModelEntry("hwkeras.baselines.beta_tcvae", "BetaTCVAE", "beta-TCVAE (Chen et al. 2018)"),
-    "bf-vae-0": ModelEntry("hwkeras.baselines.bayes_factor_vae", "BFVAE0", "BF-VAE-0: learned prior variances"),
-    "bf-vae-1": ModelEntry("hwkeras.baselines.bayes_factor_vae", "BFVAE1", "BF-VAE-1: Gamma hyperprior on precisions"),
-    "bf-vae-2": ModelEntry("hwkeras.baselines.bayes_factor_vae", "BFVAE2", "BF-VAE-2: Gamma hyperprior with relevance"),
+                         "CHyVAE: inverse-Wishart hyperprior, full-covariance posterior (Ansari & Soh 2019)",
+                         {"nu": DEFAULT_NU, "psi": None}),
+    "vae": ModelEntry("hwkeras.baselines.vae", "VAE", "VAE with a diagonal posterior (Kingma & Welling)",
+                      {"beta": 1.0}),
+    "beta-vae": ModelEntry("hwkeras.baselines.vae", "BetaVAE", "beta-VAE (Higgins et al. 2017)", {"beta": 4.0}),
+    "factor-vae": ModelEntry("hwkeras.baselines.factor_vae", "FactorVAE", "FactorVAE (Kim & Mnih 2018)", _FACTOR_VAE),
+    "beta-tcvae": ModelEntry("hwkeras.baselines.beta_tcvae", "BetaTCVAE", "beta-TCVAE (Chen et al. 2018)",
+                             {"beta": 6.0}),
+    "bf-vae-0": ModelEntry("hwkeras.baselines.bayes_factor_vae", "BFVAE0", "BF-VAE-0: learned prior variances",
+                           {**_BF_VAE, "eta": 0.05}),
+    "bf-vae-1": ModelEntry("hwkeras.baselines.bayes_factor_vae", "BFVAE1", "BF-VAE-1: Gamma hyperprior on precisions",
+                           _GAMMA_HYPERPRIOR),
+    "bf-vae-2": ModelEntry("hwkeras.baselines.bayes_factor_vae", "BFVAE2", "BF-VAE-2: Gamma hyperprior with relevance",
+                           {**_GAMMA_HYPERPRIOR, "eta_s": 0.1, "eta_h": 0.1, "eps": 1e-3}),
 }
-
-#: Constructor arguments every model shares; the rest are the model's own options.
-SHARED_ARGUMENTS = ("latent_dim", "image_shape", "hidden_units", "seed")
-
 
 class _Registry(Mapping):
     """name -> model class, importing the class's module on first access."""
@@ -68,19 +81,19 @@ def model_class(name):
 
 
 def model_options(name):
-    """The constructor options of model ``name`` besides the shared ones, with their defaults."""
-    from hwkeras.base import LatentVariableModel
+    """The constructor options of model ``name`` besides the shared ones, with their defaults (no import)."""
+    return dict(_ENTRIES[check_model_name(name)].options)
 
-    cls = model_class(name)
-    options = {}
-    # Subclasses forward **kwargs to their parents, so the options are the union along the MRO
-    # (the most derived default wins), up to the shared base.
-    for klass in cls.__mro__[: cls.__mro__.index(LatentVariableModel)]:
-        if "__init__" in vars(klass):
-            for param in inspect.signature(klass.__init__).parameters.values():
-                if param.name not in SHARED_ARGUMENTS and param.name != "self" and param.kind is param.POSITIONAL_OR_KEYWORD:
-                    options.setdefault(param.name, param.default)
-    return options
+
+def check_options(name, options, latent_dim=10):
+    """The user's ``options`` for model ``name``, checked without importing the model (or Keras):
+    a one-line ValueError for an option the model does not take or a value it would refuse."""
+    known = model_options(name)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(f"model {name!r} takes no option {', '.join(unknown)}; "
+                         f"its options are: {', '.join(sorted(known)) or 'none'}")
+    hyperparameters.check(latent_dim, options)
 
 
 def build_model(name, latent_dim=None, image_shape=None, hidden_units=None, seed=None, dtype=None, **options):
@@ -93,11 +106,7 @@ def build_model(name, latent_dim=None, image_shape=None, hidden_units=None, seed
     """
     cls = model_class(name)
     given = {k: v for k, v in options.items() if v is not None}
-    known = model_options(name)
-    unknown = sorted(set(given) - set(known))
-    if unknown:
-        raise ValueError(f"model {name!r} takes no option {', '.join(unknown)}; "
-                         f"its options are: {', '.join(sorted(known)) or 'none'}")
+    check_options(name, given, latent_dim or 10)
     shared = {"latent_dim": latent_dim, "image_shape": image_shape, "hidden_units": hidden_units, "dtype": dtype}
     given.update({k: v for k, v in shared.items() if v is not None})
     return cls(seed=seed, **given)

@@ -8,13 +8,16 @@ that depend on nu alone are computed once in float64 (scipy), the rest per batch
 """
 
 import math
-import warnings
 
 import numpy as np
 from keras import ops
 from scipy import special
 
 from hwkeras.device_ops import constant
+# The hyperprior's parameters and their checks need no Keras (the CLI checks them before Keras
+# loads); they are used here under their usual names.
+from hwkeras.hyperparameters import (DEFAULT_NU, check_nu, hyperprior_parameters, nu_rule,  # noqa: F401
+                                     prior_scale, prior_scale_factor)
 
 
 def multivariate_lgamma(a, p):
@@ -26,77 +29,6 @@ def multivariate_digamma(a, p):
     """psi_p(a) = sum_{j=1..p} psi(a + (1 - j)/2), the derivative of log Gamma_p, in float64."""
     a = np.asarray(a, dtype="float64")
     return np.sum(special.digamma(a[..., None] + (1.0 - np.arange(1, p + 1)) / 2.0), axis=-1)
-
-
-#: Degrees of freedom of the hyperprior when none is given: the paper's CorrelatedEllipses value.
-DEFAULT_NU = 200.0
-
-
-def nu_rule(latent_dim, nu="nu"):
-    """The existence condition of IW(Psi, nu), in words (also used by the serving checks)."""
-    return f"{nu} must exceed latent_dim - 1 = {latent_dim - 1}"
-
-
-def prior_scale_factor(nu, latent_dim):
-    """max(nu - p - 1, 1): the multiple of Sigma0 that makes E[Sigma] = Sigma0 when nu > p + 1.
-
-    The clamp at 1 is the original code's; it only matters when the mean is undefined. ``nu`` may
-    be a Python number or a tensor (the serving signatures take nu as an input).
-    """
-    if isinstance(nu, (int, float)):
-        return max(float(nu) - latent_dim - 1.0, 1.0)
-    return ops.maximum(nu - latent_dim - 1.0, 1.0)
-
-
-def prior_scale(nu, latent_dim, sigma0=None):
-    """Psi = max(nu - p - 1, 1) * Sigma0 (Sigma0 = I by default), so that E[Sigma] = Sigma0."""
-    sigma0 = np.eye(latent_dim) if sigma0 is None else np.asarray(sigma0, dtype="float64")
-    return prior_scale_factor(float(nu), latent_dim) * sigma0
-
-
-def check_nu(nu, latent_dim):
-    """nu as a float, or ValueError with a one-line fix unless IW(., nu) exists in p dimensions."""
-    try:
-        nu = float(nu)
-    except (TypeError, ValueError):
-        raise ValueError(f"nu must be a number, got {nu!r}") from None
-    if not math.isfinite(nu):
-        raise ValueError(f"nu must be a finite number, got {nu}; use e.g. nu={DEFAULT_NU:g}")
-    if not nu > latent_dim - 1:
-        raise ValueError(f"{nu_rule(latent_dim, f'nu={nu:g}')} for IW(Psi, nu) to exist; "
-                         f"use nu > {latent_dim + 1} (e.g. {max(DEFAULT_NU, latent_dim + 2):g})")
-    return nu
-
-
-def hyperprior_parameters(nu, psi, latent_dim):
-    """The one validation of the hyperprior IW(Psi, nu): returns (nu, Psi) as (float, float64 (p, p)).
-
-    ``psi=None`` gives the default ``prior_scale(nu, p)``. Raises a one-line ValueError naming the
-    problem (nu first, since a bad nu would make the default Psi look wrong); warns when
-    nu <= p + 1, where E[Sigma] is undefined and the default Psi is clamped.
-    """
-    latent_dim = int(latent_dim)
-    if latent_dim < 1:
-        raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}")
-    nu = check_nu(nu, latent_dim)
-    psi = prior_scale(nu, latent_dim) if psi is None else np.asarray(psi, dtype="float64")
-    if psi.ndim != 2 or psi.shape[0] != psi.shape[1]:
-        raise ValueError(f"Psi must be a square (p, p) matrix, got shape {psi.shape}")
-    if psi.shape[0] != latent_dim:
-        raise ValueError(f"Psi is {psi.shape[0]}x{psi.shape[0]} but latent_dim is {latent_dim}")
-    if not np.all(np.isfinite(psi)):
-        raise ValueError("Psi contains NaN or inf; pass a finite positive-definite matrix")
-    if not np.allclose(psi, psi.T, rtol=1e-6, atol=1e-8):
-        raise ValueError("Psi must be symmetric; pass (Psi + Psi.T) / 2")
-    if np.linalg.eigvalsh(psi).min() <= 0:
-        raise ValueError("Psi must be positive definite (all eigenvalues > 0); e.g. use a multiple of the identity")
-    if nu <= latent_dim + 1:
-        warnings.warn(
-            f"nu={nu:g} <= latent_dim + 1 = {latent_dim + 1}: the inverse-Wishart mean is "
-            "undefined and the default Psi is clamped to I; use nu > latent_dim + 1",
-            stacklevel=3,
-        )
-    return nu, psi
 
 
 def _logdet_from_tril(scale_tril):

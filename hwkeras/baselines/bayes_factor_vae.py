@@ -23,7 +23,7 @@ are per-example and the batch mean of ``loss`` is the objective.
 import keras
 from keras import ops
 
-from hwkeras import training
+from hwkeras import hyperparameters, training
 from hwkeras.base import bernoulli_nll
 from hwkeras.baselines import discriminator as adversary
 from hwkeras.baselines import gamma_prior
@@ -116,10 +116,7 @@ class GammaHyperpriorModel(BayesFactorModel):
     term_names = ("reconstruction", "kl_latent", "kl_hyperprior") + ADVERSARIAL_TERMS + ("elbo",)
 
     def __init__(self, latent_dim=10, gamma=DEFAULT_GAMMA, dataset_size=DEFAULT_DATASET_SIZE, **kwargs):
-        dataset_size = int(dataset_size)
-        if dataset_size < 1:
-            raise ValueError(f"dataset_size (N, the number of training images) must be positive, got {dataset_size}")
-        self.dataset_size = dataset_size
+        self.dataset_size = hyperparameters.check_dataset_size(dataset_size)
         super().__init__(latent_dim=latent_dim, gamma=gamma, **kwargs)
         p = self.latent_dim
         # q(alpha) starts at Gamma(1, 1), the centre of the authors' start (log a^, log b^ ~ N(0, 0.01^2)).

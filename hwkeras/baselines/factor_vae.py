@@ -9,7 +9,7 @@ see ``hwkeras.training``).
 import keras
 from keras import ops
 
-from hwkeras import training
+from hwkeras import hyperparameters, training
 from hwkeras.base import bernoulli_nll
 from hwkeras.baselines import discriminator as adversary
 from hwkeras.baselines.vae import DiagonalGaussianVAE, diagonal_gaussian_kl
@@ -34,9 +34,7 @@ class AdversarialTCModel(DiagonalGaussianVAE):
                  discriminator_layers=adversary.DISCRIMINATOR_LAYERS,
                  discriminator_learning_rate=adversary.DISCRIMINATOR_LEARNING_RATE,
                  update_order=training.SIMULTANEOUS, **kwargs):
-        if update_order not in training.UPDATE_ORDERS:
-            raise ValueError(f"update_order must be one of {', '.join(training.UPDATE_ORDERS)}, "
-                             f"got {update_order!r}")
+        hyperparameters.check_update_order(update_order)
         self.gamma = float(gamma)
         self.discriminator_units = int(discriminator_units)
         self.discriminator_layers = int(discriminator_layers)

@@ -23,16 +23,9 @@ Two updates follow: the mean ``loss`` over every trainable weight except the dis
 import keras
 from keras import ops
 
-SIMULTANEOUS = "simultaneous"
-VAE_FIRST = "vae-first"
-UPDATE_ORDERS = (SIMULTANEOUS, VAE_FIRST)
+from hwkeras.hyperparameters import SIMULTANEOUS, UPDATE_ORDERS, VAE_FIRST, images_per_step  # noqa: F401
 #: The terms of the discriminator step that replace the VAE pass's in the "vae-first" order.
 DISCRIMINATOR_TERMS = ("discriminator_loss", "discriminator_accuracy")
-
-
-def images_per_step(update_order):
-    """Batches of images a step of this order consumes (the VAE's batch, then D's in "vae-first")."""
-    return 2 if update_order == VAE_FIRST else 1
 
 
 def has_discriminator(model):
