@@ -22,6 +22,11 @@ class InputError(click.ClickException):
     exit_code = 2
 
 
+def examples(*lines):
+    """A command's --help epilog: real invocations, shown as written (click's \\b keeps the lines)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
 def one_line(exc):
     """The first line of an exception's message (its class name when it has none)."""
     text = str(exc).strip().splitlines()
@@ -107,7 +112,7 @@ def keras_backend_to_load():
 
 
 def export_in_tensorflow(target, output, overwrite=False):
-    """``hwkeras export TARGET --output OUTPUT`` in a TensorFlow process.
+    """``hwkeras export TARGET --output OUTPUT`` in a TensorFlow process; returns what it printed.
 
     SavedModels come from the TensorFlow backend (a JAX export writes, but its linear algebra fails
     when served), so a JAX or PyTorch process hands its .keras file to one.
@@ -124,7 +129,7 @@ def export_in_tensorflow(target, output, overwrite=False):
         # Bad input keeps its exit code 2 (InputError); anything else is a failed export.
         error = InputError if done.returncode == InputError.exit_code else click.ClickException
         raise error(last)
-    click.echo(done.stdout.rstrip())
+    return done.stdout.rstrip()  # the export's own line: the caller says it, once
 
 
 def start_keras():
@@ -146,6 +151,14 @@ def start_keras():
 
         hwkeras.register_keras_classes()
     return keras
+
+
+def set_random_seed(seed):
+    """``keras.utils.set_random_seed``, quietly: on every backend it imports TensorFlow when that is
+    installed (to seed tf.random too), and TensorFlow's C++ start-up lines would reach the terminal."""
+    keras = start_keras()
+    with muted_native_stderr():
+        keras.utils.set_random_seed(seed)
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import os
 
 import click
 
-from hwkeras.cli.common import InputError
+from hwkeras.cli.common import InputError, examples
 
 
 def dataset_rows(data_dir=None):
@@ -27,7 +27,10 @@ def dataset_rows(data_dir=None):
     return rows
 
 
-@click.command("datasets")
+@click.command("datasets", epilog=examples(
+    'hwkeras datasets                      # every dataset, its files and whether they are found',
+    'hwkeras datasets --data-dir ~/data    # looks for the files under ~/data/<dataset>',
+))
 @click.option("--data-dir", type=click.Path(), default=None,
               help="Folder holding one sub-folder per dataset.  [$HWKERAS_DATA_DIR or ~/data]")
 def datasets_command(data_dir):

@@ -12,7 +12,7 @@ import os
 
 import click
 
-from hwkeras.cli.common import (InputError, backend_option, check_output_file, load_model, one_line,
+from hwkeras.cli.common import (examples, InputError, backend_option, check_output_file, load_model, one_line,
                                 parse_assignments, parse_metric_params, resolve_run)
 from hwkeras.files import write_json_atomically
 from hwkeras.metrics.evaluate import METRICS, PROTOCOLS
@@ -127,7 +127,11 @@ def format_table(record):
 # The command.
 # --------------------------------------------------------------------------------------------
 
-@click.command("evaluate")
+@click.command("evaluate", epilog=examples(
+    "hwkeras evaluate runs/RUN                          # disentanglement_lib's six metrics -> RUN/metrics.json",
+    'hwkeras evaluate runs/RUN --metrics mig,dci --param factor_vae.num_train=500',
+    'hwkeras evaluate model.keras --dataset dsprites --dataset-option data_dir=data/dsprites --output scores.json',
+))
 @backend_option
 @click.argument("target", metavar="RUN_DIR_OR_MODEL")
 @click.option("--metrics", default="all", show_default=True,

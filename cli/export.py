@@ -4,11 +4,14 @@ import os
 
 import click
 
-from hwkeras.cli.common import (InputError, check_creatable_dir, check_replaceable, export_in_tensorflow, load_model,
+from hwkeras.cli.common import (examples, InputError, check_creatable_dir, check_replaceable, export_in_tensorflow, load_model,
                                 read_json, require_tensorflow, resolve_run, start_keras)
 
 
-@click.command("export")
+@click.command("export", epilog=examples(
+    'hwkeras export runs/RUN                                 # -> saved_models/RUN',
+    'hwkeras export runs/RUN --output /srv/models/chyvae/1 --overwrite',
+))
 @click.argument("target")
 @click.option("--output",
               help="SavedModel directory.  [saved_models/RUN_NAME]")
@@ -21,7 +24,7 @@ def export_command(target, output, overwrite):
     output = output or os.path.join("saved_models", name)
     check_export_path(output, overwrite)
     if start_keras().backend.backend() != "tensorflow":
-        export_in_tensorflow(target, output, overwrite)
+        click.echo(export_in_tensorflow(target, output, overwrite))
         return
     from hwkeras.export import export_saved_model
 

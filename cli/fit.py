@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import click
 
-from hwkeras.cli.common import (InputError, backend_option, check_creatable_dir, check_plain_name, one_line,
+from hwkeras.cli.common import (examples, InputError, backend_option, check_creatable_dir, check_plain_name, one_line,
                                 parse_metric_params)
 from hwkeras.devices import DISTRIBUTIONS, PRECISIONS, check_distribution
 from hwkeras.models import MODEL_NAMES
@@ -125,26 +125,34 @@ def build_run_model(config, dataset, psi):
     return model
 
 
-def evaluation_callback(options, dataset):
-    """The --eval-every callback, validated before training starts (None without the option)."""
+def check_evaluation(options, dataset):
+    """--eval-every's metrics and parameters, checked before Keras loads: (names, params) or None."""
     if options.get("eval_every") is None:
         return None
     if options["eval_every"] < 1:
         raise ValueError("--eval-every must be a positive number of steps")
-    from hwkeras.training.callbacks import DisentanglementCallback
-    from hwkeras.metrics.evaluate import metric_parameters
+    from hwkeras.metrics.evaluate import metric_parameters, parse_metric_names
     from hwkeras.metrics.utils import check_ground_truth_data
 
     check_ground_truth_data(dataset)
-    callback = DisentanglementCallback(
-        dataset, options["eval_metrics"], params=parse_metric_params(options.get("eval_params") or (), "--eval-param"),
-        seed=options["seed"], log=lambda line: click.echo(f"\n{line}"),
-    )
-    for metric, overrides in callback.metric_params.items():
-        if metric not in callback.metric_names:
+    names = parse_metric_names(options["eval_metrics"])
+    params = parse_metric_params(options.get("eval_params") or (), "--eval-param")
+    for metric, overrides in params.items():
+        if metric not in names:
             raise ValueError(f"--eval-param names metric {metric!r}, which --eval-metrics does not compute")
         metric_parameters(metric, "dlib", overrides)
-    return callback
+    return names, params
+
+
+def evaluation_callback(options, dataset, evaluation):
+    """The --eval-every callback (None without the option); ``evaluation`` from ``check_evaluation``."""
+    if evaluation is None:
+        return None
+    from hwkeras.training.callbacks import DisentanglementCallback
+
+    names, params = evaluation
+    return DisentanglementCallback(dataset, names, params=params, seed=options["seed"],
+                                   log=lambda line: click.echo(f"\n{line}"))
 
 
 def check_outputs(options, run_name):
@@ -166,9 +174,9 @@ def check_outputs(options, run_name):
 
 def check_memory(config, image_shape):
     """A one-line error, before anything is allocated, for sizes that cannot fit in memory."""
+    from hwkeras.hyperparameters import images_per_step
     from hwkeras.models import model_options
     from hwkeras.resources import check_fits, training_bytes
-    from hwkeras.training import images_per_step
 
     defaults = model_options(config["model"])
     chosen = {**defaults, **config["model_options"]}
@@ -189,36 +197,60 @@ def run_options(options):
                                                "eval_every", "eval_metrics", "eval_params", "log_every")}
 
 
-def plan_fit(options):
-    """Validates everything and builds the model; ValueError / FileExistsError are the user's input."""
+@dataclass
+class FitChecks:
+    """What ``check_fit`` checked without Keras: ``plan_fit`` goes on from here."""
+
+    config: dict
+    dataset: Any
+    psi: Any
+    evaluation: Optional[tuple]  # --eval-every's (metric names, parameters)
+    run_dir: str
+    export_path: Optional[str]
+
+
+def check_fit(options):
+    """Every check of ``plan_fit`` that needs no Keras, so a bad input costs a fraction of a second
+    (TensorFlow, JAX or torch take seconds to load; benchmarks/bench_errors.py)."""
     from hwkeras.data import get_dataset
-    from hwkeras.models import check_model_name
+    from hwkeras.models import check_model_name, check_options
 
     config = resolve_options(options)
     config["run_options"] = run_options(options)
-    check_model_name(config["model"])  # before the dataset is opened or Keras loaded
+    check_model_name(config["model"])
+    psi = parse_psi(config["psi"], config["latent_dim"])
+    check_options(config["model"], {**config["model_options"], **({"psi": psi} if psi is not None else {})},
+                  config["latent_dim"])
     run_name = options.get("run_name") or "{}-{}-{}".format(
         config["dataset"], config["model"], datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     )
     run_dir, export_path = check_outputs(options, run_name)
     dataset = get_dataset(config["dataset"], data_dir=config["data_dir"], image_size=config["image_size"])
-    psi = parse_psi(config["psi"], config["latent_dim"])
-
-    from hwkeras.cli.common import start_keras
-
-    keras = start_keras()
+    evaluation = check_evaluation(options, dataset)
     check_memory(config, dataset.observation_shape)  # before the model allocates anything
-    keras.utils.set_random_seed(config["seed"])
-    evaluation = evaluation_callback(options, dataset)
+    return FitChecks(config, dataset, psi, evaluation, run_dir, export_path)
+
+
+def plan_fit(options, checks=None):
+    """Validates everything and builds the model; ValueError / FileExistsError are the user's input.
+    ``checks``: ``check_fit(options)`` when the caller ran it already."""
+    checks = checks or check_fit(options)
+    config, dataset, psi = checks.config, checks.dataset, checks.psi
+
+    from hwkeras.cli.common import set_random_seed
+
+    set_random_seed(config["seed"])  # loads Keras
+    evaluation = evaluation_callback(options, dataset, checks.evaluation)
     from hwkeras.training import distribute
 
     with distribute.start(config.get("distribute"), config["batch_size"]):  # the model is built in its scope
         model = build_run_model(config, dataset, psi)
     if psi is not None:
         config["psi"] = psi.tolist()
-    config["run_options"]["export_path"] = export_path
+    config["run_options"]["export_path"] = checks.export_path
     epochs, steps_per_epoch = epochs_and_steps(config, options)
-    return FitPlan(options, config, dataset, model, evaluation, run_dir, export_path, epochs, steps_per_epoch)
+    return FitPlan(options, config, dataset, model, evaluation, checks.run_dir, checks.export_path, epochs,
+                   steps_per_epoch)
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,7 +417,11 @@ def _dataset_names():
     return ", ".join(DATASETS)
 
 
-@click.command("fit")
+@click.command("fit", epilog=examples(
+    'hwkeras fit                            # CHyVAE on CorrelatedEllipses (the quick preset, embedded data)',
+    'hwkeras fit --model beta-vae --beta 4 --dataset dsprites --data-dir ~/data/dsprites --steps 20000',
+    'hwkeras fit --resume runs/RUN --steps 40000    # continue a stopped or finished run',
+))
 @backend_option
 @click.option("--model", default="chyvae", show_default=True, help=f"{', '.join(MODEL_NAMES)}.")
 @click.option("--dataset", default="correlated-ellipses", show_default=True,

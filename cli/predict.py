@@ -3,6 +3,7 @@
 Only ``tf.saved_model.load`` is used: neither the model's classes nor Keras are needed.
 """
 
+import json
 import math
 import os
 import re
@@ -10,7 +11,7 @@ import re
 import click
 import numpy as np
 
-from hwkeras.cli.common import InputError, check_creatable_dir, check_output_file, start_tensorflow
+from hwkeras.cli.common import InputError, examples, check_creatable_dir, check_output_file, start_tensorflow
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -96,9 +97,9 @@ def check_applicable(signature, specs, given):
         raise InputError(f"--input does not apply to signature {signature!r} (its inputs: {inputs})")
 
 
-def check_array(array, name, spec, signature):
-    """The host-side checks of an input array: rank, shape, finite values, pixel range."""
-    expected = spec.shape.as_list()
+def check_array(array, name, expected, signature):
+    """The host-side checks of an input array: rank, shape (``expected``, None for any size), finite
+    values, pixel range."""
     shown = "(" + ", ".join("n" if d is None else str(d) for d in expected) + ")"
     if array.ndim != len(expected) or any(d is not None and d != a for d, a in zip(expected, array.shape)):
         what = "latent codes" if name == "z" else "images" if name == "images" else "an image"
@@ -117,6 +118,39 @@ def check_array(array, name, spec, signature):
         side = "below 0" if array.min() < 0.0 else "above 1"
         raise InputError(f"pixel values {side}: signature {signature!r} takes values in [0, 1] "
                          f"(divide uint8 pixels by 255)")
+
+
+def read_input(input_path, name, shape, signature):
+    """--input as the float32 array input ``name`` of ``signature`` takes (``shape``), checked."""
+    if name == "z":
+        if os.path.isdir(input_path):
+            raise InputError("decode needs --input FILE.npy of latent codes (n, latent_dim)")
+        array = load_npy(input_path)
+    else:
+        array = read_images(input_path, *shape[-3:])
+        if name == "image" and array.ndim == 4:
+            array = array[0]  # traverse takes one image: the first
+    array = np.asarray(array, np.float32)
+    check_array(array, name, shape, signature)
+    return array
+
+
+def check_with_card(saved_model, signature, input_path, given):
+    """What the export's card (model.json) settles before TensorFlow loads, in a fraction of a second:
+    the signature exists, the options apply to it, --input has the shape it takes. An export without
+    the card's ``signature_inputs`` (older hwkeras) is checked the same way after loading."""
+    try:
+        with open(os.path.join(saved_model, "model.json")) as f:
+            card = json.load(f)
+        inputs = card["signature_inputs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if signature not in inputs:
+        raise InputError(f"no signature {signature!r}; this SavedModel has: {', '.join(sorted(inputs))}")
+    check_applicable(signature, inputs[signature], given)
+    for name, shape in inputs[signature].items():
+        if name in IMAGE_INPUTS and input_path:
+            read_input(input_path, name, shape, signature)
 
 
 def check_sample_memory(fn, num_samples):
@@ -168,7 +202,11 @@ def write_outputs(outputs, path):
                     Image.fromarray(image_grid(image[None], 1, 1, pad=0)).save(os.path.join(path, f"{i:05d}.png"))
 
 
-@click.command("predict")
+@click.command("predict", epilog=examples(
+    'hwkeras predict saved_models/RUN --signature encode --input images.npy --output codes.npz',
+    'hwkeras predict saved_models/RUN --signature sample --num-samples 16 --output samples/',
+    'hwkeras predict saved_models/RUN --signature traverse --input faces/ --output traversal/',
+))
 @click.argument("saved_model", type=click.Path(exists=True, file_okay=False))
 @click.option("--signature", default="serving_default", show_default=True,
               help="encode, decode, reconstruct, sample, sample_seeded, traverse or serving_default.")
@@ -199,6 +237,7 @@ def predict_command(saved_model, signature, input_path, output_path, num_samples
     if not is_saved_model(saved_model):  # said before TensorFlow loads
         raise InputError(f"{saved_model} is {what_is_at(saved_model)}, not a SavedModel: write one with "
                          f"hwkeras export RUN_DIR --output DIR, then predict DIR")
+    check_with_card(saved_model, signature, input_path, given)
     tf = start_tensorflow()
 
     try:
@@ -215,17 +254,7 @@ def predict_command(saved_model, signature, input_path, output_path, num_samples
         if name in IMAGE_INPUTS:
             if not input_path:
                 raise InputError(f"signature {signature!r} needs --input (a .npy file or a folder of images)")
-            if name == "z":
-                if os.path.isdir(input_path):
-                    raise InputError("decode needs --input FILE.npy of latent codes (n, latent_dim)")
-                array = load_npy(input_path)
-            else:
-                array = read_images(input_path, *spec.shape.as_list()[-3:])
-                if name == "image" and array.ndim == 4:
-                    array = array[0]  # traverse takes one image: the first
-            array = np.asarray(array, np.float32)
-            check_array(array, name, spec, signature)
-            feeds[name] = tf.constant(array)
+            feeds[name] = tf.constant(read_input(input_path, name, spec.shape.as_list(), signature))
         elif name == "num_samples":
             check_sample_memory(fn, num_samples)
             feeds[name] = tf.constant(num_samples, tf.int32)

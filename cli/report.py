@@ -8,11 +8,15 @@ import os
 
 import click
 
-from hwkeras.cli.common import InputError, backend_option, check_output_file, check_replaceable, start_keras
+from hwkeras.cli.common import (InputError, backend_option, check_output_file, check_replaceable, examples,
+                                start_keras)
 from hwkeras.files import is_report_page
 
 
-@click.command("report")
+@click.command("report", epilog=examples(
+    'hwkeras report runs/RUN                          # -> RUN/report.html',
+    'hwkeras report sweeps/nu-beta --metric dlib.mig  # -> sweeps/nu-beta/report.html',
+))
 @backend_option
 @click.argument("target", metavar="RUN_OR_SWEEP_DIR")
 @click.option("--output", help="HTML file to write.  [TARGET/report.html]")
@@ -28,9 +32,6 @@ def report_command(target, output, metric, no_run_reports, overwrite):
     A run directory gives its page; a sweep directory gives the sweep's tables, trade-off plot and
     every configuration's seeds side by side. Whatever is missing gets a one-line note.
     """
-    start_keras()  # the pages load models: quietly, before any TensorFlow log (and hwkeras.report loads Keras)
-    from hwkeras.report import is_run_dir, is_sweep_dir, run_page, sweep_page
-
     target = os.path.normpath(target)
     if not os.path.exists(target):
         raise InputError(f"{target} does not exist (expected a run or sweep directory)")
@@ -38,6 +39,9 @@ def report_command(target, output, metric, no_run_reports, overwrite):
         check_output_file(output or os.path.join(target, "report.html"), "--output")
     if output is not None:  # TARGET/report.html is the run's (or sweep's) own page: it is rewritten
         check_replaceable(output, "--output", overwrite, is_report_page, "a report page")
+    start_keras()  # the pages load models: quietly, before any TensorFlow log (and hwkeras.report loads Keras)
+    from hwkeras.report import is_run_dir, is_sweep_dir, run_page, sweep_page
+
     if is_sweep_dir(target):
         path, notes = sweep_page(target, output=output, metric=metric, run_reports=not no_run_reports)
     elif is_run_dir(target):

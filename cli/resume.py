@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from hwkeras.cli.common import check_creatable_dir
-from hwkeras.cli.fit import MODEL_OPTIONS, FitPlan, evaluation_callback, parse_psi, run_options
+from hwkeras.cli.fit import MODEL_OPTIONS, FitPlan, check_evaluation, evaluation_callback, parse_psi, run_options
 
 #: Options that may differ from the run's.
 FREE = {"resume", "steps", "data_dir", "checkpoint_every", "keep_checkpoints", "no_report", "summary_every",
@@ -92,32 +92,39 @@ def _export_path(options, given, config, run_dir):
     return config["run_options"].get("export_path")
 
 
+def check_steps(steps, trained, finished, run_dir):
+    if steps < trained:
+        raise ValueError(f"--steps {steps} is below the {trained} steps {run_dir} has trained")
+    if finished and trained >= steps:
+        raise ValueError(f"--resume {run_dir}: the run is complete ({trained} steps); pass --steps N above "
+                         f"{trained} to train it further")
+
+
 def plan_resume(options, given):
     """The ``FitPlan`` that continues ``options["resume"]``; ValueError for what does not fit."""
-    from hwkeras.cli.common import start_keras
+    from hwkeras.cli.common import set_random_seed, start_keras
     from hwkeras.data import get_dataset
 
     run_dir = os.path.normpath(options["resume"])
     config = read_run_config(run_dir)
     check_conflicts(options, given, config, run_dir)
-    keras = start_keras()
+    steps = options["steps"] if "steps" in given else config["steps"]
+    steps_per_epoch = int(config["steps_per_epoch"])
+    epochs = math.ceil(steps / steps_per_epoch) if steps >= 1 else 0
+    finished = bool(config.get("completed")) and os.path.isfile(os.path.join(run_dir, "model.keras"))
+    # First from config.json's steps_trained (the newest checkpoint's step), before Keras loads, so
+    # that these errors come at once; then again from the checkpoint itself.
+    check_steps(steps, config.get("steps_trained") or 0, finished, run_dir)
+    run_options(options)  # validates --checkpoint-every and --keep-checkpoints
+    start_keras()
     from hwkeras.training.checkpoints import latest_checkpoint
 
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
         raise ValueError(f"--resume {run_dir}: it has no checkpoint (the run stopped before its first one); "
                          f"start it again with hwkeras fit")
-    steps = options["steps"] if "steps" in given else config["steps"]
-    steps_per_epoch = int(config["steps_per_epoch"])
-    epochs = math.ceil(steps / steps_per_epoch) if steps >= 1 else 0
-    if steps < checkpoint.step:
-        raise ValueError(f"--steps {steps} is below the {checkpoint.step} steps {run_dir} has trained")
-    finished = bool(config.get("completed")) and os.path.isfile(os.path.join(run_dir, "model.keras"))
-    if finished and checkpoint.step >= steps:
-        raise ValueError(f"--resume {run_dir}: the run is complete ({checkpoint.step} steps); pass --steps N above "
-                         f"{checkpoint.step} to train it further")
+    check_steps(steps, checkpoint.step, finished, run_dir)
 
-    run_options(options)  # validates --checkpoint-every and --keep-checkpoints
     kept = dict(config["run_options"])
     # log_every: the run's own (config.json) unless given again; a run from before --log-every gets the default.
     for name in ("checkpoint_every", "keep_checkpoints", "no_report", "summary_every", "log_every"):
@@ -135,9 +142,9 @@ def plan_resume(options, given):
     if list(dataset.observation_shape) != list(config["image_shape"]):
         raise ValueError(f"the dataset now gives images of shape {tuple(dataset.observation_shape)}, the run "
                          f"trained on {tuple(config['image_shape'])}")
-    keras.utils.set_random_seed(config["seed"])
-    evaluation = evaluation_callback({name: kept.get(name) for name in RUN_OPTIONS}
-                                     | {"seed": config["seed"]}, dataset)
+    set_random_seed(config["seed"])
+    evaluation_options = {name: kept.get(name) for name in RUN_OPTIONS} | {"seed": config["seed"]}
+    evaluation = evaluation_callback(evaluation_options, dataset, check_evaluation(evaluation_options, dataset))
     if evaluation is not None:
         evaluation.records = _eval_records(run_dir)
     config.update(steps=steps, data_dir=data_dir, run_options={**kept, "export_path": export_path})

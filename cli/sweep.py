@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import click
 
-from hwkeras.cli.common import InputError, one_line, parse_metric_params
+from hwkeras.cli.common import InputError, examples, one_line, parse_metric_params
 from hwkeras.cli.fit import fit_command
 from hwkeras.sweep.results import UDR_COLUMNS
 
@@ -38,7 +38,11 @@ EXECUTION = ("max_concurrent", "gpus_per_trial", "cpus_per_trial", "address", "t
              "no_report", "tradeoff_metric", "select_by", "sweep_dir", "resume", "select")
 
 
-@click.command("sweep")
+@click.command("sweep", epilog=examples(
+    'hwkeras sweep --model chyvae --grid nu=20,200 --model beta-vae --grid beta=1,4 --seeds 3 --steps 5000',
+    'hwkeras sweep --resume sweeps/nu-beta       # finishes a stopped sweep; finished trials are kept',
+    'hwkeras sweep sweeps/nu-beta --select       # the trial UDR chooses, and how the metrics rank it',
+))
 @click.argument("sweep_dir", required=False, type=click.Path(file_okay=False))
 @click.option("--model", "models", multiple=True, metavar="NAME",
               help="A model to train (repeatable).  [chyvae]")
@@ -91,8 +95,7 @@ def sweep_command(ctx, sweep_dir, resume, select, select_by, **options):
     elif sweep_dir is not None:
         raise InputError(f"a new sweep's directory is --output-dir {sweep_dir}; SWEEP_DIR alone is for "
                          f"--resume and --select")
-    check_ray_tune()
-    from hwkeras.cli.sweep_run import run_sweep
+    check_ray_installed()
     from hwkeras.sweep import directory
 
     if resume:
@@ -118,6 +121,9 @@ def sweep_command(ctx, sweep_dir, resume, select, select_by, **options):
                              f"a new or empty --output-dir")
         spec = spec_from_options(options)
     plan = plan_sweep(spec, sweep_dir)
+    check_ray_tune()
+    from hwkeras.cli.sweep_run import run_sweep
+
     run_sweep(plan, options, select_by, new=not resume)
 
 
@@ -125,10 +131,15 @@ for _param in FIT_PARAMS:
     sweep_command.params.append(_param)
 
 
-def check_ray_tune():
-    """Ray Tune and what it needs (pandas, pyarrow, ...) import, or one line saying what to install."""
+def check_ray_installed():
+    """At once: Ray is there, or one line saying what to install (importing it takes a second or two)."""
     if importlib.util.find_spec("ray") is None:
         raise InputError("hwkeras sweep runs on Ray Tune, which is not installed: pip install 'hwkeras[sweep]'")
+
+
+def check_ray_tune():
+    """Ray Tune and what it needs (pandas, pyarrow, ...) import, or one line saying what to install."""
+    check_ray_installed()
     from hwkeras.sweep.runner import _quiet_ray
 
     _quiet_ray()
@@ -183,12 +194,9 @@ def spec_from_options(options):
         if repeated:
             raise ValueError(f"--model {', '.join(repeated)} is given more than once")
         grid.check_seeds(options["seeds"])
-        with accelerators_hidden():  # model_keys imports the model classes, so Keras
-            from hwkeras.cli.common import start_keras
-            from hwkeras.sweep.directory import model_keys
+        from hwkeras.sweep.directory import model_keys
 
-            start_keras()
-            keys = model_keys()
+        keys = model_keys()
         values = grid.parse_grid(options["grid_pairs"], lambda key, text: convert_grid_value(key, text, keys))
         columns = measure.metric_columns(options["evaluate"])
         params = parse_metric_params(options["evaluate_params"], "--evaluate-param")
@@ -220,31 +228,34 @@ def plan_sweep(spec, sweep_dir):
     """Checks every configuration as ``hwkeras fit`` would (its ``plan_fit``, models built on the CPU)
     before anything is written or Ray started; InputError (one line) for bad input."""
     from hwkeras.cli.common import start_keras
-    from hwkeras.cli.fit import plan_fit
+    from hwkeras.cli.fit import check_fit, plan_fit
     from hwkeras.models import check_model_name
     from hwkeras.sweep import directory, grid
 
     try:
+        for model in spec["models"]:
+            check_model_name(model)
+        keys = directory.model_keys()
+        fixed = {k: v for k, v in spec["fit_options"].items() if k in keys}
+        grid.check_applies(spec["grid"], fixed, spec["models"], directory.takes, keys)
+        trials = directory.trials_of(spec)
+        options = {t.name: trial_options(spec["fit_options"], t, sweep_dir, keys) for t in trials}
+        # plan_fit only checks that the run directory does not exist yet: point it where none is.
+        nowhere = os.path.join(os.path.abspath(sweep_dir), ".not-a-directory")
+        configurations = [{**options[t.name], "output_dir": nowhere}
+                          for t in {t.configuration: t for t in reversed(trials)}.values()]
+        checked = [check_fit(fit_options) for fit_options in configurations]  # before Keras loads: at once
+        if spec["metric_columns"]:
+            from hwkeras.metrics.utils import check_ground_truth_data
+
+            try:
+                check_ground_truth_data(checked[0].dataset)
+            except ValueError as exc:
+                raise ValueError(f"--evaluate: {one_line(exc)}; pass --evaluate none (UDR needs no factors)") from None
         with accelerators_hidden():
             start_keras()
-            for model in spec["models"]:
-                check_model_name(model)
-            keys = directory.model_keys()
-            fixed = {k: v for k, v in spec["fit_options"].items() if k in keys}
-            grid.check_applies(spec["grid"], fixed, spec["models"], directory.takes, keys)
-            trials = directory.trials_of(spec)
-            options = {t.name: trial_options(spec["fit_options"], t, sweep_dir, keys) for t in trials}
-            # plan_fit only checks that the run directory does not exist yet: point it where none is.
-            nowhere = os.path.join(os.path.abspath(sweep_dir), ".not-a-directory")
-            for trial in {t.configuration: t for t in reversed(trials)}.values():
-                plan = plan_fit({**options[trial.name], "output_dir": nowhere})
-                if spec["metric_columns"]:
-                    from hwkeras.metrics.utils import check_ground_truth_data
-
-                    try:
-                        check_ground_truth_data(plan.dataset)
-                    except ValueError as exc:
-                        raise ValueError(f"--evaluate: {one_line(exc)}; pass --evaluate none (UDR needs no factors)") from None
+            for fit_options, checks in zip(configurations, checked):
+                plan_fit(fit_options, checks)  # what only building the model can find
     except (ValueError, FileExistsError) as exc:
         raise InputError(one_line(exc)) from None
     return SweepPlan(sweep_dir, spec, trials, options)

@@ -133,6 +133,10 @@ def model_card(model, **extra):
         "image_shape": list(model.image_shape),
         "input": "float32 images in [0, 1], shape (batch, height, width, channels)",
         "signatures": sorted(_signature_names(model)),
+        # Each signature's inputs, {name: [shape, None for the batch]}: a client (hwkeras predict)
+        # checks its request against them without loading TensorFlow.
+        "signature_inputs": {name: {spec.name: spec.shape.as_list() for spec in specs}
+                             for name, (fn, specs) in _endpoints(model).items()},
         "config": model.get_config(),
         "versions": {name: version(name) for name in ("hwkeras", "keras", "tensorflow")},
     }
