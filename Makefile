@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_data.py
 	$(BIN)/python benchmarks/bench_report.py
 	$(BIN)/python benchmarks/bench_checkpoints.py
+	$(BIN)/python benchmarks/bench_errors.py
 	$(BIN)/python benchmarks/bench_metrics.py --measure-encoder
 
 # docs/RESULTS.md, one table each (hwkeras sweep on one GPU, JAX backend; rerun to resume).
