@@ -234,8 +234,9 @@ class StepHistory(keras.callbacks.Callback):
         self._window, self._window_steps = {}, 0
 
 
-def truncate_step_history(path, step):
-    """Keeps history_steps.csv's header and its complete rows of steps ``<= step``; returns how many went."""
+def _keep_rows(path, keep):
+    """Rewrites CSV ``path`` (atomically) with its header and the complete rows ``keep(row, header,
+    kept)`` accepts; a row cut short by a kill is dropped. Returns how many rows went."""
     if not os.path.isfile(path):
         return 0
     with open(path, newline="") as f:
@@ -246,41 +247,34 @@ def truncate_step_history(path, step):
     kept = []
     for row in body:
         try:
-            at = int(float(row[0]))
+            if len(row) == len(header) and keep(row, header, kept):
+                kept.append(row)
         except (ValueError, IndexError):
             continue  # a row cut short by the kill
-        if at <= step and len(row) == len(header) and (not kept or at > int(float(kept[-1][0]))):
-            kept.append(row)
     with atomic_open(path, newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(kept)
     return len(body) - len(kept)
+
+
+def truncate_step_history(path, step):
+    """Keeps history_steps.csv's header and its complete rows of steps ``<= step``, each step once;
+    returns how many went."""
+    def keep(row, header, kept):
+        at = int(float(row[0]))
+        return at <= step and (not kept or at > int(float(kept[-1][0])))
+
+    return _keep_rows(path, keep)
 
 
 def truncate_history(path, epochs):
     """Keeps history.csv's header and its rows of epochs ``< epochs`` (epoch as CSVLogger writes it, 0-based)."""
-    if not os.path.isfile(path):
-        return 0
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    if not rows:
-        return 0
-    header, body = rows[0], rows[1:]
-    column = header.index("epoch") if "epoch" in header else None
-    kept = []
-    for row in body:
-        try:
-            epoch = int(float(row[column])) if column is not None else len(kept)
-        except (ValueError, IndexError):
-            continue  # a row cut short by the kill
-        if epoch < epochs and len(row) == len(header):
-            kept.append(row)
-    with atomic_open(path, newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(kept)
-    return len(body) - len(kept)
+    def keep(row, header, kept):
+        epoch = int(float(row[header.index("epoch")])) if "epoch" in header else len(kept)
+        return epoch < epochs
+
+    return _keep_rows(path, keep)
 
 
 def _records(data):
