@@ -18,7 +18,7 @@ import click
 from hwkeras.cli.common import (examples, InputError, backend_option, check_creatable_dir, check_plain_name, one_line,
                                 parse_metric_params)
 from hwkeras.devices import DISTRIBUTIONS, PRECISIONS, check_distribution
-from hwkeras.models import MODEL_NAMES
+from hwkeras.models import MODEL_NAMES, cli_options, option_help, option_type
 from hwkeras.presets import PRESETS
 
 STEPS_PER_EPOCH_MAX = 1000
@@ -28,8 +28,18 @@ DEFAULT_CHECKPOINT_EVERY = 1000
 #: Images the run's pictures start from (traversals from the first, reconstructions of the first 8).
 PREVIEW_IMAGES = 64
 
-#: Options of ``hwkeras fit`` that are constructor arguments of some models (``model_options``).
-MODEL_OPTIONS = ("nu", "beta", "gamma", "eta", "eta_s", "eta_h", "dataset_size", "update_order")
+#: Options of ``hwkeras fit`` that are constructor arguments of some models (``model_options``): the
+#: registered models' command-line options (``hwkeras.models.cli_options``) but psi, which fit parses
+#: itself (a number or a .npy file) and config.json keeps apart ("psi").
+MODEL_OPTIONS = tuple(name for name in cli_options() if name != "psi")
+
+
+def model_click_options(command):
+    """``hwkeras fit``'s model options (--nu, --psi, --beta, ...), one per command-line option of the
+    registered models, typed and described by their entries (which models take it, the defaults)."""
+    for name in reversed(tuple(cli_options())):
+        command = click.option(f"--{name.replace('_', '-')}", type=option_type(name), help=option_help(name))(command)
+    return command
 
 
 @dataclass
@@ -174,16 +184,12 @@ def check_outputs(options, run_name):
 
 def check_memory(config, image_shape):
     """A one-line error, before anything is allocated, for sizes that cannot fit in memory."""
-    from hwkeras.hyperparameters import images_per_step
-    from hwkeras.models import model_options
-    from hwkeras.resources import check_fits, training_bytes
+    from hwkeras.resources import check_fits, model_training_bytes
 
-    defaults = model_options(config["model"])
-    chosen = {**defaults, **config["model_options"]}
-    shares = training_bytes(config["model"], config["latent_dim"], config["hidden_units"], image_shape,
-                            config["batch_size"], images_per_step(chosen.get("update_order")),
-                            chosen.get("discriminator_units") or 0, chosen.get("discriminator_layers") or 0)
-    check_fits(shares, "training", values={"--latent-dim": config["latent_dim"],
+    shares = model_training_bytes(config["model"], config["latent_dim"], config["hidden_units"], image_shape,
+                                  config["batch_size"], config["model_options"])
+    given = {f"--{key.replace('_', '-')}": value for key, value in config["model_options"].items()}
+    check_fits(shares, "training", values={**given, "--latent-dim": config["latent_dim"],
                                            "--hidden-units": config["hidden_units"],
                                            "--batch-size": config["batch_size"]})
 
@@ -432,18 +438,7 @@ def _dataset_names():
               help="Defaults for the options marked [preset]: 'quick' (first CPU run), 'paper' "
                    "(Ansari & Soh), 'dlib' (disentanglement_lib's baselines).")
 @click.option("--latent-dim", type=int, help="Latent size p.  [preset]")
-@click.option("--nu", type=float, help="chyvae: inverse-Wishart degrees of freedom (> latent_dim - 1).  [model's]")
-@click.option("--psi", help="chyvae: inverse-Wishart scale, a number c for c*I or a .npy (p, p) file.  "
-                            "[the multiple of I that makes E[Sigma] = I]")
-@click.option("--beta", type=float, help="vae/beta-vae: KL weight; beta-tcvae: TC weight.  [model's]")
-@click.option("--gamma", type=float, help="factor-vae, bf-vae-*: total-correlation weight.  [model's]")
-@click.option("--eta", type=float, help="bf-vae-0: weight of sum (v_j - 1)^2.  [0.05]")
-@click.option("--eta-s", type=float, help="bf-vae-2: weight of ||r||_1.  [0.1]")
-@click.option("--eta-h", type=float, help="bf-vae-2: weight of the relevance entropy.  [0.1]")
-@click.option("--dataset-size", type=int, help="bf-vae-1/2: N in the 1/N Gamma KL.  [the dataset's size]")
-@click.option("--update-order", help="factor-vae, bf-vae-*: 'simultaneous' (disentanglement_lib: both updates from "
-                                     "one batch) or 'vae-first' (BF-VAE's authors: the discriminator then trains on a "
-                                     "second batch; --batch-size stays the VAE's).  [model's]")
+@model_click_options
 @click.option("--batch-size", type=int, help="Images per step (split over the devices with --distribute).  [preset]")
 @click.option("--steps", type=int, help="Training steps.  [preset]")
 @click.option("--learning-rate", type=float, help="Adam learning rate.  [preset]")

@@ -22,6 +22,7 @@ import click
 
 from hwkeras.cli.common import InputError, examples, one_line, parse_metric_params
 from hwkeras.cli.fit import fit_command
+from hwkeras.models import cli_options
 from hwkeras.sweep.results import UDR_COLUMNS
 
 #: ``hwkeras fit`` options a sweep sets itself, per trial or never.
@@ -47,8 +48,9 @@ EXECUTION = ("max_concurrent", "gpus_per_trial", "cpus_per_trial", "address", "t
 @click.option("--model", "models", multiple=True, metavar="NAME",
               help="A model to train (repeatable).  [chyvae]")
 @click.option("--grid", "grid_pairs", multiple=True, metavar="KEY=V1,V2,...",
-              help="Values of a fit option to try (repeatable), e.g. nu=20,200; a model's own option "
-                   "(nu, beta, gamma, ...) applies to the models that take it.")
+              help=f"Values of a fit option to try (repeatable), e.g. nu=20,200; a model's own option "
+                   f"({', '.join(cli_options())}) applies to the models that take it; "
+                   f"{', '.join(SHARED_GRID_KEYS)} to every model.")
 @click.option("--seeds", type=int, default=3, show_default=True, help="Seeds per configuration (0 .. N-1).")
 @click.option("--evaluate", "evaluate", default="factor_vae,mig", show_default=True,
               help="Metrics after training: names (under every protocol where they differ: factor_vae under "

@@ -4,7 +4,9 @@ allocated, and directories made private by ``tempfile.mkdtemp`` get the process'
 ``training_bytes`` is a rough lower bound of what a training step holds: the parameters with
 their gradients and two Adam slots, and the activations of one batch kept for the backward pass.
 It errs on the small side (it leaves out the framework's workspace), so a refusal is certain:
-``--latent-dim 100000`` would need terabytes for CHyVAE's head alone. Pure Python: no Keras.
+``--latent-dim 100000`` would need terabytes for CHyVAE's head alone. What a model holds besides
+the shared encoder and decoder comes from its registry entry's ``Memory`` traits and options
+(``hwkeras.models``), so a new model is counted as it declares. Pure Python: no Keras.
 """
 
 import os
@@ -12,10 +14,6 @@ import os
 FLOAT = 4  # bytes of a float32
 #: Copies of every parameter during training: the weight, its gradient, Adam's two slots.
 PARAMETER_COPIES = 4
-#: Models whose posterior is a full covariance (the head outputs p + p(p+1)/2 numbers; p x p per image).
-FULL_COVARIANCE = ("chyvae",)
-#: Models whose total-correlation estimate compares every pair of codes of a batch (B x B x p).
-PAIRWISE = ("beta-tcvae",)
 
 
 def available_memory():
@@ -39,22 +37,45 @@ def _conv_parameters(channels, hidden_units, h, w):
 
 
 def training_bytes(model, latent_dim, hidden_units, image_shape, batch_size, images_per_step=1,
-                   discriminator_units=0, discriminator_layers=0):
-    """{option: bytes} of a training step's memory, each share under the option that drives it."""
+                   discriminator_units=0, discriminator_layers=0, options=None):
+    """{option: bytes} of a training step's memory, each share under the option that drives it.
+
+    ``model``: a registered name, whose ``Memory`` traits say what its posterior and loss hold;
+    ``options``: its options (defaults filled in), passed to the traits' ``extra`` (None: the defaults).
+    """
+    from hwkeras.models import memory_traits, model_options
+
+    traits = memory_traits(model)
     h, w, c = image_shape
     p, units, batch = int(latent_dim), int(hidden_units), int(batch_size) * int(images_per_step)
-    head = p + p * (p + 1) // 2 if model in FULL_COVARIANCE else 2 * p
+    head = p + p * (p + 1) // 2 if traits.full_covariance else 2 * p
     latent = units * head + p * units + discriminator_units * p
-    per_image = p * p * 8 if model in FULL_COVARIANCE else 0
-    per_image += batch * p if model in PAIRWISE else 0
+    per_image = p * p * 8 if traits.full_covariance else 0
+    per_image += batch * p if traits.pairwise else 0
     # Each conv feature map once forward, once for its gradient, in the encoder and the decoder.
     maps = h * w * (c + 8 + 2 + 0.5 + 0.125)
-    return {
+    shares = {
         "--latent-dim": FLOAT * (PARAMETER_COPIES * latent + 2 * batch * per_image),
         "--hidden-units": FLOAT * PARAMETER_COPIES * (_conv_parameters(c, units, h, w)
                                                      + max(discriminator_layers - 1, 0) * discriminator_units ** 2),
         "--batch-size": FLOAT * 2 * 2 * batch * maps,
     }
+    if traits.extra is not None:
+        for option, nbytes in traits.extra({**model_options(model), **(options or {})}, p, batch).items():
+            shares[option] = shares.get(option, 0) + nbytes
+    return shares
+
+
+def model_training_bytes(model, latent_dim, hidden_units, image_shape, batch_size, options=None):
+    """``training_bytes`` with what the model's options say: its discriminator's size, the images a
+    step takes (``update_order``), its traits' extra; ``options``: those given (the rest: defaults)."""
+    from hwkeras.hyperparameters import images_per_step
+    from hwkeras.models import model_options
+
+    chosen = {**model_options(model), **(options or {})}
+    return training_bytes(model, latent_dim, hidden_units, image_shape, batch_size,
+                          images_per_step(chosen.get("update_order")), chosen.get("discriminator_units") or 0,
+                          chosen.get("discriminator_layers") or 0, options=chosen)
 
 
 def human(nbytes):

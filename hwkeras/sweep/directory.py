@@ -25,10 +25,11 @@ UNFINISHED = "unfinished"
 
 
 def model_keys():
-    """Every constructor option of a registered model: the grid keys that apply per model."""
-    from hwkeras.models import MODEL_NAMES, model_options
+    """Every command-line option of a registered model (``hwkeras.models.cli_options``: nu, psi, beta,
+    ...): the grid keys that apply per model, to the models that take them."""
+    from hwkeras.models import cli_options
 
-    return {key for name in MODEL_NAMES for key in model_options(name)}
+    return set(cli_options())
 
 
 def takes(model, key):
