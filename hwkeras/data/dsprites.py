@@ -18,7 +18,7 @@ import numpy as np
 
 from hwkeras.data.arrays import npz_member_header, npz_member_memmap, npz_members
 from hwkeras.data.batching import Indexed
-from hwkeras.data.ground_truth import GroundTruthData, as_random_state
+from hwkeras.data.ground_truth import FactorGrid, index_bases  # noqa: F401 - index_bases re-exported
 
 FILENAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 REQUIRED_ARRAYS = ("imgs", "latents_classes", "latents_values", "metadata")
@@ -38,45 +38,12 @@ FACTOR_VALUES = (
 )
 
 
-def index_bases(sizes):
-    """Weights of the mixed-radix index: the last factor varies fastest."""
-    sizes = np.asarray(sizes, np.int64)
-    return np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
-
-
-class DSpritesGrid(Indexed, GroundTruthData):
+class DSpritesGrid(Indexed, FactorGrid):
     """Factor sampling and indexing shared by the file loader and the procedural renderer."""
 
     factor_names = FACTOR_NAMES
     factor_sizes = FACTOR_SIZES
     observation_shape = (64, 64, 1)
-
-    @property
-    def num_images(self):
-        return int(np.prod(self.factor_sizes))
-
-    def __len__(self):
-        return self.num_images
-
-    def sample_factors(self, num, random_state):
-        rs = as_random_state(random_state)
-        return np.stack([rs.randint(size, size=num) for size in self.factor_sizes], axis=1).astype(np.int64)
-
-    def index_of(self, factors):
-        """Flat image indices of integer factor rows, checked against the grid."""
-        factors = np.asarray(factors, np.int64)
-        if factors.ndim != 2 or factors.shape[1] != self.num_factors:
-            raise ValueError(f"factors must have shape (n, {self.num_factors}), got {factors.shape}")
-        if np.any(factors < 0) or np.any(factors >= np.array(self.factor_sizes)):
-            raise ValueError(f"factor indices out of range for sizes {self.factor_sizes}")
-        return factors @ index_bases(self.factor_sizes)
-
-    def factors_of(self, index):
-        """Inverse of ``index_of``."""
-        return np.stack(np.unravel_index(np.asarray(index, np.int64), self.factor_sizes), axis=1)
-
-    def sample_observations_from_factors(self, factors, random_state=None):
-        return self.images_at(self.index_of(factors))
 
     def images_at(self, indices):
         """Images at flat indices, float32 (n, 64, 64, 1) in {0, 1}; training epochs visit each once."""

@@ -56,3 +56,50 @@ def as_random_state(random_state):
     if isinstance(random_state, (np.random.RandomState, np.random.Generator)):
         return random_state
     return np.random.RandomState(random_state)
+
+
+def index_bases(sizes):
+    """Weights of the mixed-radix index of a factor grid: the last factor varies fastest."""
+    sizes = np.asarray(sizes, np.int64)
+    return np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
+
+
+class FactorGrid(GroundTruthData):
+    """A finite dataset holding one image per point of its factor grid, in mixed-radix order.
+
+    Image ``i`` has the factors ``np.unravel_index(i, factor_sizes)``, the order of dSprites,
+    Shapes3D and disentanglement_lib's ``factor_bases``. Subclasses set ``factor_sizes`` and
+    implement ``images_at(indices)``; with ``batching.Indexed`` every epoch visits the grid once.
+    """
+
+    @property
+    def num_images(self):
+        return int(np.prod(self.factor_sizes))
+
+    def __len__(self):
+        return self.num_images
+
+    def sample_factors(self, num, random_state):
+        """One ``randint(size, size=num)`` per factor in order, as disentanglement_lib draws them."""
+        rs = as_random_state(random_state)
+        return np.stack([rs.randint(size, size=num) for size in self.factor_sizes], axis=1).astype(np.int64)
+
+    def index_of(self, factors):
+        """Flat image indices of integer factor rows, checked against the grid."""
+        factors = np.asarray(factors, np.int64)
+        if factors.ndim != 2 or factors.shape[1] != self.num_factors:
+            raise ValueError(f"factors must have shape (n, {self.num_factors}), got {factors.shape}")
+        if np.any(factors < 0) or np.any(factors >= np.array(self.factor_sizes)):
+            raise ValueError(f"factor indices out of range for sizes {tuple(self.factor_sizes)}")
+        return factors @ index_bases(self.factor_sizes)
+
+    def factors_of(self, index):
+        """Inverse of ``index_of``."""
+        return np.stack(np.unravel_index(np.asarray(index, np.int64), self.factor_sizes), axis=1)
+
+    def sample_observations_from_factors(self, factors, random_state=None):
+        return self.images_at(self.index_of(factors))
+
+    def images_at(self, indices):
+        """Float32 images ``(n,) + observation_shape`` in [0, 1] at flat grid indices."""
+        raise NotImplementedError
