@@ -10,6 +10,7 @@ system pages in only the images a batch touches. The cache is named after the me
 import contextlib
 import logging
 import os
+import struct
 import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -111,11 +112,12 @@ def npy_header(path):
     return shape, dtype
 
 
-def npz_member_memmap(path, key, cache_dir=None, transform=None, tag="raw"):
+def npz_member_memmap(path, key, cache_dir=None, transform=None, tag="raw", leading=1):
     """A read-only memory map of ``transform(member)``, built once into an .npy cache.
 
     ``transform`` maps a chunk of rows to the stored form (dSprites packs its binary pixels
-    8 to a byte) and must act row by row. The cache sits in ``cache_dir``, by default next to
+    8 to a byte) and must act row by row. ``leading``: how many leading axes make a row (2 reads
+    a (10, 10, 64, 64) member as 100 images of 64x64, streamed a chunk of images at a time). The cache sits in ``cache_dir``, by default next to
     the .npz if that folder is writable, else in the user cache directory. Writing goes to a
     temporary file renamed at the end, so an interrupted build leaves no half-written cache.
     """
@@ -128,15 +130,40 @@ def npz_member_memmap(path, key, cache_dir=None, transform=None, tag="raw"):
         if not os.path.exists(target):
             log.info("extracting %s from %s once into %s", key, path, target)
             with archive.open(info) as stream:
-                _stream_rows(stream, target, transform)
+                _stream_rows(stream, target, transform, leading)
     return np.load(target, mmap_mode="r")
 
 
-def _stream_rows(stream, target, transform):
+def npz_member_in_place(path, key):
+    """A read-only memory map of an uncompressed .npz member where it lies in the zip, else None.
+
+    ``np.savez`` stores members uncompressed (``ZIP_STORED``): their bytes are an .npy file at a
+    fixed offset of the .npz, so they can be memory-mapped with no copy and no cache. Compressed
+    (``np.savez_compressed``) or encrypted members, Fortran order and object arrays give None.
+    """
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(key + ".npy")
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 1:
+        return None
+    with open(path, "rb") as handle:
+        handle.seek(info.header_offset)
+        # The local file header: 30 fixed bytes ending with the name's and the extra field's lengths.
+        signature, name_length, extra_length = struct.unpack("<I22xHH", handle.read(30))
+        if signature != 0x04034B50:
+            return None
+        handle.seek(info.header_offset + 30 + name_length + extra_length)
+        shape, fortran, dtype = _read_header(handle)
+        offset = handle.tell()
+    if fortran or dtype.hasobject or offset + dtype.itemsize * int(np.prod(shape, dtype=np.int64)) > os.path.getsize(path):
+        return None
+    return np.memmap(path, dtype, mode="r", offset=offset, shape=tuple(shape))
+
+
+def _stream_rows(stream, target, transform, leading=1):
     shape, fortran, dtype = _read_header(stream)
-    if fortran or not shape or dtype.hasobject:
+    if fortran or len(shape) < leading or dtype.hasobject:
         raise ValueError(f"cannot stream {target}: the array must be C-ordered, not empty, not objects")
-    row_shape, num_rows = shape[1:], shape[0]
+    row_shape, num_rows = shape[leading:], int(np.prod(shape[:leading], dtype=np.int64))
     row_bytes = int(np.prod(row_shape, dtype=np.int64)) * dtype.itemsize
     sample = transform(np.zeros((1,) + row_shape, dtype))
     with atomic_npy(target, sample.dtype, (num_rows,) + sample.shape[1:]) as out:
