@@ -17,7 +17,10 @@ from hwkeras.cli.common import InputError, examples
 
 
 def dataset_rows(data_dir=None):
-    """(name, factors, status, location, layout, description) for every registered dataset."""
+    """(name, factors, status, location, layout, description) for every registered dataset.
+
+    The entry's ``publisher`` and ``check`` (where to get the file, how to check it) are in
+    ``DATASETS[name]``; the listing prints them under each file dataset."""
     from hwkeras.data.registry import DATASETS, find
 
     rows = []
@@ -35,7 +38,7 @@ def dataset_rows(data_dir=None):
               help="Folder holding one sub-folder per dataset.  [$HWKERAS_DATA_DIR or ~/data]")
 def datasets_command(data_dir):
     """List the datasets, the layout each expects, and whether it was found."""
-    from hwkeras.data.registry import data_root
+    from hwkeras.data.registry import DATASETS, data_root
 
     if data_dir is not None:
         data_dir = os.path.expanduser(data_dir)
@@ -53,4 +56,9 @@ def datasets_command(data_dir):
         if layout != "procedural":
             click.echo(f"{''.ljust(width)}  expects: {layout}")
             click.echo(f"{''.ljust(width)}  {'found at' if status == 'found' else 'looked in'}: {location}")
+            entry = DATASETS[name]
+            if entry.publisher:
+                click.echo(f"{''.ljust(width)}  from: {entry.publisher}")
+            if entry.check:
+                click.echo(f"{''.ljust(width)}  check: {entry.check}")
     click.echo("\nTrain with: hwkeras fit --dataset NAME [--data-dir PATH]")

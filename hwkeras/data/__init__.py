@@ -13,26 +13,34 @@ from hwkeras.data.chairs import Chairs3D
 from hwkeras.data.correlated_ellipses import CorrelatedEllipses
 from hwkeras.data.dsprites import DSprites
 from hwkeras.data.dsprites_procedural import ProceduralDSprites
+from hwkeras.data.dsprites_variants import ColorDSprites, NoisyDSprites
 from hwkeras.data.faces3d import Faces3D
-from hwkeras.data.ground_truth import GroundTruthData, as_random_state
+from hwkeras.data.ground_truth import FactorGrid, GroundTruthData, as_random_state
 from hwkeras.data.image_dataset import ArrayImages, ImageDataset, SkippedFilesWarning
 from hwkeras.data.image_files import ImageFiles
 from hwkeras.data.pipeline import take
 from hwkeras.data.registry import DATASETS, DatasetEntry, get_dataset
+from hwkeras.data.shapes3d import Shapes3D
+from hwkeras.data.shapes3d_procedural import ProceduralShapes3D
 
 __all__ = [
     "ArrayImages",
     "CelebA",
     "Chairs3D",
+    "ColorDSprites",
     "CorrelatedEllipses",
     "DATASETS",
     "DSprites",
     "DatasetEntry",
     "Faces3D",
+    "FactorGrid",
     "GroundTruthData",
     "ImageDataset",
     "ImageFiles",
+    "NoisyDSprites",
     "ProceduralDSprites",
+    "ProceduralShapes3D",
+    "Shapes3D",
     "SkippedFilesWarning",
     "as_random_state",
     "batch_items",

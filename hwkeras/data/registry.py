@@ -11,9 +11,11 @@ silently on synthetic data.
 import os
 from typing import Callable, NamedTuple, Optional
 
-from hwkeras.data import celeba, chairs, dsprites, faces3d
+from hwkeras.data import celeba, chairs, dsprites, faces3d, shapes3d
 from hwkeras.data.correlated_ellipses import CorrelatedEllipses
 from hwkeras.data.dsprites_procedural import ProceduralDSprites
+from hwkeras.data.dsprites_variants import ColorDSprites, NoisyDSprites
+from hwkeras.data.shapes3d_procedural import ProceduralShapes3D
 
 DATA_ROOT_ENV = "HWKERAS_DATA_DIR"
 
@@ -30,6 +32,8 @@ class DatasetEntry(NamedTuple):
     # Width of the dense layer after the convolutions (Ansari & Soh 2019): 128 for the 64x64
     # binary-ish sprites and ellipses, 256 for the natural-image sets.
     hidden_units: int = 256
+    publisher: Optional[str] = None  # where the publisher serves the file(s)
+    check: Optional[str] = None  # how to check the file you have
 
 
 def _file_dataset(name, build):
@@ -61,6 +65,18 @@ def _dsprites(where, cache_dir=None, **options):
     return dsprites.DSprites(dsprites.locate_dsprites(where), cache_dir=cache_dir, **options)
 
 
+def _dsprites_variant(cls):
+    def build(where, cache_dir=None, **options):
+        return cls(_dsprites(where, cache_dir=cache_dir, **options))
+
+    return build
+
+
+DSPRITES_PUBLISHER = "https://github.com/deepmind/dsprites-dataset (the .npz is in the repository)"
+DSPRITES_CHECK = ("np.load(file, allow_pickle=True, encoding='latin1'): imgs (737280, 64, 64) uint8, "
+                  "metadata['latents_sizes'] [1 3 6 40 32 32]; the loader checks latents_classes' order")
+
+
 DATASETS = {
     "correlated-ellipses": DatasetEntry(
         _procedural("correlated-ellipses", CorrelatedEllipses),
@@ -70,7 +86,27 @@ DATASETS = {
         "dSprites grid rendered offline: squares, ellipses, hearts (built in)", "procedural", hidden_units=128),
     "dsprites": DatasetEntry(
         _file_dataset("dsprites", _dsprites), "dSprites, the official 737,280-image file",
-        dsprites.LAYOUT, "dsprites", dsprites.locate_dsprites, hidden_units=128),
+        dsprites.LAYOUT, "dsprites", dsprites.locate_dsprites, hidden_units=128,
+        publisher=DSPRITES_PUBLISHER, check=DSPRITES_CHECK),
+    "color-dsprites": DatasetEntry(
+        _file_dataset("color-dsprites", _dsprites_variant(ColorDSprites)),
+        "Color-dSprites (disentanglement_lib): each sprite in a random colour, from the dSprites file",
+        dsprites.LAYOUT, "dsprites", dsprites.locate_dsprites, hidden_units=128,
+        publisher=DSPRITES_PUBLISHER, check=DSPRITES_CHECK),
+    "noisy-dsprites": DatasetEntry(
+        _file_dataset("noisy-dsprites", _dsprites_variant(NoisyDSprites)),
+        "Noisy-dSprites (disentanglement_lib): white sprites on uniform noise, from the dSprites file",
+        dsprites.LAYOUT, "dsprites", dsprites.locate_dsprites, hidden_units=128,
+        publisher=DSPRITES_PUBLISHER, check=DSPRITES_CHECK),
+    "shapes3d-procedural": DatasetEntry(
+        _procedural("shapes3d-procedural", ProceduralShapes3D),
+        "Shapes3D grid rendered offline: a room, an object, 6 factors in colour (built in)", "procedural"),
+    "shapes3d": DatasetEntry(
+        _file_dataset("shapes3d", shapes3d.Shapes3D), "Shapes3D (3dshapes), DeepMind's 480,000-image file",
+        shapes3d.LAYOUT, "shapes3d", shapes3d.locate_shapes3d,
+        publisher=f"{shapes3d.PUBLISHER} (file: {shapes3d.URL})",
+        check=(f"sha256sum 3dshapes.h5 prints {shapes3d.PUBLISHED_SHA256} (md5 {shapes3d.PUBLISHED_MD5}, "
+               f"{shapes3d.PUBLISHED_SIZE:,} bytes); the loader checks that labels enumerate the grid in order")),
     "celeba": DatasetEntry(
         _file_dataset("celeba", celeba.CelebA), "CelebA aligned faces, RGB, centre-cropped",
         celeba.LAYOUT, "celeba", celeba.locate_celeba, factors="no"),
