@@ -77,3 +77,22 @@ def test_hidden_units_default_to_the_dataset_s_width(tmp_path):
         fit = plan(tmp_path, "--latent-dim", 2, *args)
         assert fit.config["hidden_units"] == width and fit.model.get_config()["hidden_units"] == width, args
     assert plan(tmp_path, "--latent-dim", 2, "--hidden-units", 16).model.get_config()["hidden_units"] == 16
+
+
+def test_the_model_options_are_the_registry_s():
+    """--nu, --psi, --beta, ... are generated from the registry's entries: one per command-line option
+    of a model, of its declared type, whose help names each model that takes it and its default."""
+    from hwkeras.cli.fit import MODEL_OPTIONS
+    from hwkeras.models import MODEL_NAMES, cli_options, model_options, option_type
+
+    params = {p.name: p for p in fit_command.params}
+    assert set(MODEL_OPTIONS) | {"psi"} == set(cli_options()) and "psi" not in MODEL_OPTIONS
+    for name, takers in cli_options().items():
+        assert params[name].opts == [f"--{name.replace('_', '-')}"]
+        assert params[name].type.name == {float: "float", int: "integer", str: "text"}[option_type(name)]
+        models = [model for model in MODEL_NAMES if name in model_options(model)]
+        assert [model for model, _ in takers] == models
+    assert params["beta"].help == "vae/beta-vae: KL weight; beta-tcvae: TC weight.  [vae 1, beta-vae 4, beta-tcvae 6]"
+    assert params["update_order"].help.startswith("factor-vae/bf-vae-*: 'simultaneous' (disentanglement_lib")
+    assert params["update_order"].help.endswith("[factor-vae simultaneous, bf-vae-* vae-first]")
+    assert params["psi"].help.endswith("[the multiple of I that makes E[Sigma] = I]")
