@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from common import machine_description, markdown_table, versions  # noqa: E402
 from hwkeras.data import CorrelatedEllipses  # noqa: E402
 from hwkeras.models import build_model  # noqa: E402
-from hwkeras.training.guard import RunGuard  # noqa: E402
+from hwkeras.runs.guard import RunGuard  # noqa: E402
 
 
 class CheckOnly(RunGuard):

@@ -39,7 +39,7 @@ from hwkeras.data import CorrelatedEllipses  # noqa: E402
 from hwkeras.layers import build_decoder, build_encoder  # noqa: E402
 from hwkeras.models import build_model  # noqa: E402
 from hwkeras.report.tensorboard import TraversalSummaries  # noqa: E402
-from hwkeras.training.run_logs import epoch_logger  # noqa: E402
+from hwkeras.runs.logs import epoch_logger  # noqa: E402
 
 BATCH, LATENT, HIDDEN, NU = 64, 10, 128, 200.0
 

@@ -222,10 +222,15 @@ def resolve_run(target):
     if not os.path.exists(target):
         raise InputError(f"{target} does not exist (expected a run directory or a .keras file)")
     if os.path.isdir(target):
-        config_path = os.path.join(target, "config.json")
-        config = read_json(config_path) if os.path.isfile(config_path) else None
-        model_path = os.path.join(target, "model.keras")
-        if not os.path.isfile(model_path):
+        from hwkeras.runs.layout import RunDir, migrate
+
+        files = RunDir(target)
+        try:
+            config = migrate(read_json(files.config_path)) if files.has_config() else None
+        except ValueError as exc:  # a config.json of a newer hwkeras
+            raise InputError(f"{files.config_path}: {exc}") from None
+        model_path = files.model_path
+        if not files.has_final_model():
             model_path = _checkpoint_instead(target, config)
         return model_path, config, os.path.basename(os.path.abspath(target))
     if os.path.isfile(target) and target.endswith(".keras"):
@@ -235,7 +240,7 @@ def resolve_run(target):
 
 def _checkpoint_instead(run_dir, config):
     start_keras()
-    from hwkeras.training.checkpoints import run_model
+    from hwkeras.runs.checkpoints import run_model
 
     _, checkpoint = run_model(run_dir)
     if checkpoint is None:
@@ -256,7 +261,7 @@ def deserialize(model_path):
     """The model of a .keras file or of a checkpoint directory (``resolve_run``)."""
     start_keras()
     if os.path.isdir(model_path):
-        from hwkeras.training.checkpoints import read_checkpoint
+        from hwkeras.runs.checkpoints import read_checkpoint
 
         return read_checkpoint(model_path).load_model()
     if not zipfile.is_zipfile(model_path):

@@ -12,12 +12,13 @@ import os
 
 import click
 
-from hwkeras.cli.common import (examples, InputError, backend_option, check_output_file, load_model, one_line,
+from hwkeras.cli.common import (InputError, backend_option, check_output_file, examples, load_model, one_line,
                                 parse_assignments, parse_metric_params, resolve_run)
 from hwkeras.files import write_json_atomically
 from hwkeras.metrics.evaluate import METRICS, PROTOCOLS
+from hwkeras.runs import layout
 
-METRICS_FILENAME = "metrics.json"
+METRICS_FILENAME = layout.METRICS
 #: What makes two records one: their metrics are merged into one file only when all of these agree.
 SAME_EVALUATION = ("protocol", "seed", "dataset", "dataset_options", "model", "training_steps")
 #: The per-metric parts of a record, merged metric by metric.
@@ -34,10 +35,10 @@ def resolve_target(target, dataset_name, dataset_options):
         default_output = model_path[: -len(".keras")] + ".metrics.json"
         return model_path, dataset_name, dict(dataset_options), None, default_output
     if config is None and dataset_name is None:
-        raise InputError(f"{target} has no config.json; pass --dataset NAME")
+        raise InputError(f"{target} has no {layout.CONFIG}; pass --dataset NAME")
     name = dataset_name or config.get("dataset")
     if not name:
-        raise InputError(f"{os.path.join(target, 'config.json')} has no \"dataset\" key; pass --dataset NAME")
+        raise InputError(f"{layout.RunDir(target).config_path} has no \"dataset\" key; pass --dataset NAME")
     options = dict(config.get("dataset_options") or {}) if dataset_name is None else {}
     options.update(dataset_options)
     return model_path, name, options, target, os.path.join(target, METRICS_FILENAME)
@@ -257,7 +258,7 @@ def stale_records(run_dir, steps_trained, written):
 def _run_config(run_dir):
     from hwkeras.cli.common import read_json
 
-    path = os.path.join(run_dir, "config.json") if run_dir else None
+    path = layout.RunDir(run_dir).config_path if run_dir else None
     return read_json(path) if path and os.path.isfile(path) else {}
 
 

@@ -4,8 +4,9 @@ import os
 
 import click
 
-from hwkeras.cli.common import (examples, InputError, check_creatable_dir, check_replaceable, export_in_tensorflow, load_model,
-                                read_json, require_tensorflow, resolve_run, start_keras)
+from hwkeras.cli.common import (InputError, check_creatable_dir, check_replaceable, examples, export_in_tensorflow,
+                                load_model, read_json, require_tensorflow, resolve_run, start_keras)
+from hwkeras.runs import layout
 
 
 @click.command("export", epilog=examples(
@@ -52,7 +53,7 @@ def _metrics(run_dir):
     """The card's metrics: ``metrics`` (metrics.json, as before) and every metrics*.json by protocol."""
     import glob
 
-    path = os.path.join(run_dir, "metrics.json")
+    path = os.path.join(run_dir, layout.METRICS)
     card = {"metrics": read_json(path) if os.path.isfile(path) else None}
     by_protocol = {}
     for other in sorted(glob.glob(os.path.join(run_dir, "metrics*.json"))):

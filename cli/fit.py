@@ -15,11 +15,12 @@ from typing import Any, Optional
 
 import click
 
-from hwkeras.cli.common import (examples, InputError, backend_option, check_creatable_dir, check_plain_name, one_line,
-                                parse_metric_params)
+from hwkeras.cli.common import (InputError, backend_option, check_creatable_dir, check_plain_name, examples,
+                                one_line, parse_metric_params)
 from hwkeras.devices import DISTRIBUTIONS, PRECISIONS, check_distribution
 from hwkeras.models import MODEL_NAMES, cli_options, option_help, option_type
 from hwkeras.presets import PRESETS
+from hwkeras.runs import layout
 
 STEPS_PER_EPOCH_MAX = 1000
 #: --checkpoint-every's default: with the checkpoint at each epoch's end (<= 1000 steps) it costs
@@ -158,7 +159,7 @@ def evaluation_callback(options, dataset, evaluation):
     """The --eval-every callback (None without the option); ``evaluation`` from ``check_evaluation``."""
     if evaluation is None:
         return None
-    from hwkeras.training.callbacks import DisentanglementCallback
+    from hwkeras.runs.callbacks import DisentanglementCallback
 
     names, params = evaluation
     return DisentanglementCallback(dataset, names, params=params, seed=options["seed"],
@@ -315,8 +316,8 @@ def train(plan):
     import numpy as np
 
     from hwkeras.cli.fit_run import fit_with_guard, resume_from_checkpoint, training_callbacks, write_config
-    from hwkeras.training.checkpoints import remove_staging_leftovers
-    from hwkeras.training.guard import RunGuard
+    from hwkeras.runs.checkpoints import remove_staging_leftovers
+    from hwkeras.runs.guard import RunGuard
     from hwkeras.viz import save_reconstruction_grid, save_traversal_grid
 
     config, dataset, model, run_dir = plan.config, plan.dataset, plan.model, plan.run_dir
@@ -369,16 +370,17 @@ def train(plan):
         resume_from_checkpoint(plan)
     fit_with_guard(plan, callbacks, guard)
 
-    save_keras_atomically(model, os.path.join(run_dir, "model.keras"))
-    save_traversal_grid(model, preview[0], os.path.join(run_dir, "traversal.png"))
-    save_reconstruction_grid(model, preview[:8], os.path.join(run_dir, "reconstructions.png"))
-    written = ["config.json", "model.keras", "history.csv", "traversal.png", "reconstructions.png", "logs",
-               "checkpoints"]
+    files = layout.RunDir(run_dir)
+    save_keras_atomically(model, files.model_path)
+    save_traversal_grid(model, preview[0], files.traversal)
+    save_reconstruction_grid(model, preview[:8], files.reconstructions)
+    written = [layout.CONFIG, layout.MODEL, layout.HISTORY, layout.STEP_HISTORY, layout.TRAVERSAL, layout.RECONSTRUCTIONS,
+               layout.LOGS, layout.CHECKPOINTS]
     if not options.get("no_report"):
         from hwkeras.report import write_run_report
 
         write_run_report(run_dir, model=model, dataset=dataset)  # its notes (no metrics yet, ...) are on the page
-        written.append("report.html")
+        written.append(layout.REPORT)
     click.echo(f"\nRun directory: {run_dir}")
     for name in written:
         click.echo(f"  {os.path.join(run_dir, name)}")

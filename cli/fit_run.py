@@ -1,7 +1,7 @@
 """The training run of ``hwkeras fit``: its callbacks, its checkpoints, how it stops and resumes.
 
 ``cli/fit.py`` validates and plans (``FitPlan``) and writes the artefacts; this module runs the
-training between: the loggers and the ``RunGuard`` (``hwkeras.training.guard``), SIGINT/SIGTERM,
+training between: the loggers and the ``RunGuard`` (``hwkeras.runs.guard``), SIGINT/SIGTERM,
 the one line a stopped run ends with, and a resumed run's restore (docs/RELIABILITY.md).
 """
 
@@ -12,36 +12,37 @@ import click
 
 def write_config(plan, **updates):
     """config.json, rewritten atomically: ``steps_trained`` follows the checkpoints, ``completed`` the end."""
-    from hwkeras.files import write_json_atomically
+    from hwkeras.runs.layout import RunDir
 
     plan.config.update(updates)
-    write_json_atomically(plan.config, os.path.join(plan.run_dir, "config.json"))
+    RunDir(plan.run_dir).write_config(plan.config)
 
 
 def training_callbacks(plan, preview, guard):
     """The loggers, the pictures and ``guard`` (last: an epoch is logged before its checkpoint)."""
-    from hwkeras.training.run_logs import (HISTORY, STEP_HISTORY, EpochHistory, StepHistory, default_log_every,
-                                           epoch_logger, restored_means)
+    from hwkeras.runs.layout import RunDir
+    from hwkeras.runs.logs import EpochHistory, StepHistory, default_log_every, epoch_logger, restored_means
 
     run_dir, start = plan.run_dir, plan.start_step
+    files = RunDir(run_dir)
     callbacks = [plan.evaluation] if plan.evaluation else []  # evaluation first: the loggers see its scores
     if plan.evaluation is not None:
-        plan.evaluation.path = os.path.join(run_dir, "eval_metrics.json")  # kept by a run stopped later
+        plan.evaluation.path = files.eval_metrics  # kept by a run stopped later
     # --log-every, resolved once and kept in config.json (written at every checkpoint): --resume logs as the run did.
     options = plan.config["run_options"]
     options["log_every"] = options.get("log_every") or default_log_every(plan.total_steps)
     mid_epoch = plan.checkpoint is not None and start % plan.steps_per_epoch
-    callbacks += [epoch_logger(os.path.join(run_dir, "logs"), write_graph=start == 0),
+    callbacks += [epoch_logger(files.logs, write_graph=start == 0),
                   # appended to: a run's one history across fit calls (a cut last epoch, a resume)
-                  EpochHistory(os.path.join(run_dir, HISTORY)),
-                  StepHistory(os.path.join(run_dir, STEP_HISTORY), options["log_every"],
-                              log_dir=os.path.join(run_dir, "logs"), initial_step=start,
+                  EpochHistory(files.history),
+                  StepHistory(files.step_history, options["log_every"],
+                              log_dir=files.logs, initial_step=start,
                               steps_per_epoch=plan.steps_per_epoch, final_step=plan.total_steps,
                               initial_means=restored_means(plan.checkpoint, plan.model) if mid_epoch else None)]
     if plan.config["run_options"].get("summary_every"):
         from hwkeras.report import TraversalSummaries
 
-        callbacks.append(TraversalSummaries(os.path.join(run_dir, "logs"), preview,
+        callbacks.append(TraversalSummaries(files.logs, preview,
                                             every_n_steps=plan.config["run_options"]["summary_every"],
                                             initial_step=start, final_step=plan.total_steps))
     return callbacks + [guard]
@@ -49,8 +50,8 @@ def training_callbacks(plan, preview, guard):
 
 def fit_with_guard(plan, callbacks, guard):
     """Trains from ``plan.start_step`` to the end; a stop (signal, NaN, failed checkpoint) ends the command."""
-    from hwkeras.training.guard import Interrupted, TrainingStopped, fit_from, stop_on_signals
-    from hwkeras.training.run_logs import close_loggers
+    from hwkeras.runs.guard import Interrupted, TrainingStopped, fit_from, stop_on_signals
+    from hwkeras.runs.logs import close_loggers
 
     config, model, dataset = plan.config, plan.model, plan.dataset
     # vae-first adversarial models take two batches per step (the discriminator's is the second).
@@ -84,8 +85,8 @@ def stopped(plan, stop):
     """The one line a stopped run ends with, and its exit code: 128 + the signal, or 1."""
     import signal
 
-    from hwkeras.training.checkpoints import latest_checkpoint
-    from hwkeras.training.guard import CheckpointWriteFailed, Interrupted
+    from hwkeras.runs.checkpoints import latest_checkpoint
+    from hwkeras.runs.guard import CheckpointWriteFailed, Interrupted
 
     run_dir = plan.run_dir
     resume = f"hwkeras fit --resume {run_dir}"
@@ -107,7 +108,7 @@ def stopped_at_once(plan, signal_name):
     says what is kept and how to go on, instead of click's bare "Aborted!" (exit 128 + the signal)."""
     import signal
 
-    from hwkeras.training.checkpoints import latest_checkpoint
+    from hwkeras.runs.checkpoints import latest_checkpoint
 
     last = latest_checkpoint(plan.run_dir)
     if last is None:
@@ -121,7 +122,7 @@ def stopped_at_once(plan, signal_name):
 
 def resume_from_checkpoint(plan):
     """Loads the checkpoint into the compiled model and trims the logs past it (``--resume``)."""
-    from hwkeras.training.run_logs import trim_run_logs
+    from hwkeras.runs.logs import trim_run_logs
 
     plan.checkpoint.restore(plan.model)
     epoch = plan.start_step // plan.steps_per_epoch

@@ -11,6 +11,7 @@ import click
 from hwkeras.cli.common import (InputError, backend_option, check_output_file, check_replaceable, examples,
                                 start_keras)
 from hwkeras.files import is_report_page
+from hwkeras.runs import layout
 
 
 @click.command("report", epilog=examples(
@@ -36,7 +37,7 @@ def report_command(target, output, metric, no_run_reports, overwrite):
     if not os.path.exists(target):
         raise InputError(f"{target} does not exist (expected a run or sweep directory)")
     if output is not None or os.path.isdir(target):
-        check_output_file(output or os.path.join(target, "report.html"), "--output")
+        check_output_file(output or os.path.join(target, layout.REPORT), "--output")
     if output is not None:  # TARGET/report.html is the run's (or sweep's) own page: it is rewritten
         check_replaceable(output, "--output", overwrite, is_report_page, "a report page")
     start_keras()  # the pages load models: quietly, before any TensorFlow log (and hwkeras.report loads Keras)

@@ -15,6 +15,7 @@ import numpy as np
 
 from hwkeras.cli.common import check_creatable_dir
 from hwkeras.cli.fit import MODEL_OPTIONS, FitPlan, check_evaluation, evaluation_callback, parse_psi, run_options
+from hwkeras.runs import layout
 
 #: Options that may differ from the run's.
 FREE = {"resume", "steps", "data_dir", "checkpoint_every", "keep_checkpoints", "no_report", "summary_every",
@@ -61,21 +62,22 @@ def check_conflicts(options, given, config, run_dir):
         if not _same(name, options[name], saved, config):
             shown = options[name] if not isinstance(options[name], tuple) else " ".join(options[name])
             raise ValueError(f"{_flag(name)} {shown} conflicts with the run's {name} {saved} "
-                             f"({os.path.join(run_dir, 'config.json')}); --resume continues a run with its own "
+                             f"({layout.RunDir(run_dir).config_path}); --resume continues a run with its own "
                              f"settings (only --steps may change them)")
 
 
 def read_run_config(run_dir):
     if not os.path.isdir(run_dir):
         raise ValueError(f"--resume {run_dir}: no such run directory")
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.isfile(path):
-        raise ValueError(f"--resume {run_dir}: it has no config.json, so it is not a run directory of hwkeras fit")
+    files = layout.RunDir(run_dir)
+    if not files.has_config():
+        raise ValueError(f"--resume {run_dir}: it has no {layout.CONFIG}, so it is not a run directory of hwkeras fit")
     try:
-        with open(path) as f:
-            config = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"--resume {run_dir}: config.json is not readable JSON ({exc.__class__.__name__})") from None
+        config = files.read_config()
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"--resume {run_dir}: {layout.CONFIG} is not readable JSON ({exc.__class__.__name__})") from None
+    except ValueError as exc:  # not an object, or a newer format
+        raise ValueError(f"--resume {run_dir}: {exc}") from None
     missing = [key for key in REQUIRED if not isinstance(config, dict) or key not in config]
     if missing:
         raise ValueError(f"--resume {run_dir}: config.json has no {missing[0]!r} (a run of an hwkeras fit "
@@ -111,13 +113,13 @@ def plan_resume(options, given):
     steps = options["steps"] if "steps" in given else config["steps"]
     steps_per_epoch = int(config["steps_per_epoch"])
     epochs = math.ceil(steps / steps_per_epoch) if steps >= 1 else 0
-    finished = bool(config.get("completed")) and os.path.isfile(os.path.join(run_dir, "model.keras"))
+    finished = layout.RunDir(run_dir).is_finished(config)
     # First from config.json's steps_trained (the newest checkpoint's step), before Keras loads, so
     # that these errors come at once; then again from the checkpoint itself.
     check_steps(steps, config.get("steps_trained") or 0, finished, run_dir)
     run_options(options)  # validates --checkpoint-every and --keep-checkpoints
     start_keras()
-    from hwkeras.training.checkpoints import latest_checkpoint
+    from hwkeras.runs.checkpoints import latest_checkpoint
 
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
@@ -158,7 +160,7 @@ def plan_resume(options, given):
 
 
 def _eval_records(run_dir):
-    path = os.path.join(run_dir, "eval_metrics.json")
+    path = layout.RunDir(run_dir).eval_metrics
     try:
         with open(path) as f:
             records = json.load(f)

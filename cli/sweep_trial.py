@@ -15,6 +15,8 @@ import sys
 import time
 import traceback
 
+from hwkeras.runs import layout
+
 #: Environment of a trial that shares a GPU: allocate GPU memory as it is needed, instead of JAX's
 #: 75% or TensorFlow's 100% at start-up, so that several trials fit on one device.
 SHARED_GPU_ENVIRONMENT = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
@@ -112,8 +114,9 @@ def trained_model(spec, run_dir, plan_fit, train):
     from hwkeras.cli.common import read_json
     from hwkeras.cli.resume import plan_resume
 
-    config = read_json(os.path.join(run_dir, "config.json"))
-    model_path = os.path.join(run_dir, "model.keras")
+    files = layout.RunDir(run_dir)
+    config = read_json(files.config_path)
+    model_path = files.model_path
     if config.get("completed") and os.path.isfile(model_path):  # killed while it was being measured
         from hwkeras.data import get_dataset
         from hwkeras.models import load_model

@@ -68,7 +68,9 @@ def what_is_at(path):
     """``path`` in words, for a refusal: what would have been lost."""
     if os.path.isdir(path):
         names = set(os.listdir(path))
-        if "config.json" in names:
+        from hwkeras.runs.layout import CONFIG  # here: layout writes through this module
+
+        if CONFIG in names:
             return "a run directory of hwkeras fit (it has config.json)"
         if "sweep.json" in names:
             return "a sweep directory of hwkeras sweep (it has sweep.json)"

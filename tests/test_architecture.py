@@ -174,3 +174,57 @@ def test_every_commands_help_shows_real_examples():
             assert args[:2] == ["hwkeras", name], args
             unknown = [a.split("=")[0] for a in args[2:] if a.startswith("-") and a.split("=")[0] not in options]
             assert not unknown, (name, unknown)
+
+
+def _imports(folder):
+    """(file, imported module) for every import in the .py files under ``folder``, at any depth of the code."""
+    import ast
+
+    found = []
+    for dirpath, _, files in os.walk(os.path.join(ROOT, folder)):
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(dirpath, name)
+            with open(path) as f:
+                tree = ast.parse(f.read())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    found += [(path, node.module)] + [(path, f"{node.module}.{a.name}") for a in node.names]
+                elif isinstance(node, ast.Import):
+                    found += [(path, a.name) for a in node.names]
+    return found
+
+
+@pytest.mark.parametrize("folder, forbidden", [
+    ("hwkeras", ("hwkeras.cli",)),  # the library never imports the command line
+    ("hwkeras/training", ("hwkeras.runs", "hwkeras.report")),  # the step mechanics know no run directory
+    ("hwkeras/runs", ("hwkeras.report",)),  # a run's files are written without the report's pages
+    ("hwkeras/sweep", ("hwkeras.report",)),  # the sweep's results and figure are its own
+])
+def test_import_directions(folder, forbidden):
+    wrong = sorted({(os.path.relpath(path, ROOT), module) for path, module in _imports(folder)
+                    if any(module == f or module.startswith(f + ".") for f in forbidden)})
+    assert not wrong, wrong
+
+
+def test_only_the_layout_spells_a_runs_file_names():
+    """hwkeras/runs/layout.py owns a run directory's file names: nothing else writes them as literals."""
+    import ast
+
+    from hwkeras.runs import layout
+
+    names = {layout.CONFIG, layout.MODEL, layout.HISTORY, layout.STEP_HISTORY, layout.EVAL_METRICS, layout.METRICS,
+             layout.CHECKPOINT_METADATA, layout.CHECKPOINT_WEIGHTS, layout.REPORT, layout.RECONSTRUCTIONS}
+    spelled = []
+    for folder in ("hwkeras", "cli"):
+        for dirpath, _, files in os.walk(os.path.join(ROOT, folder)):
+            for name in files:
+                path = os.path.join(dirpath, name)
+                if not name.endswith(".py") or path == layout.__file__:
+                    continue
+                with open(path) as f:
+                    tree = ast.parse(f.read())
+                spelled += [f"{os.path.relpath(path, ROOT)}:{node.lineno} {node.value!r}" for node in ast.walk(tree)
+                            if isinstance(node, ast.Constant) and node.value in names]
+    assert not spelled, spelled

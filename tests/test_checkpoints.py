@@ -1,4 +1,4 @@
-"""hwkeras.training.checkpoints.non_finite_weights: a single NaN or inf element anywhere in a trainable
+"""hwkeras.runs.checkpoints.non_finite_weights: a single NaN or inf element anywhere in a trainable
 weight is found (by the weight's path), and RunGuard.save then writes no checkpoint."""
 
 import os
@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from hwkeras.training import checkpoints
-from hwkeras.training.guard import NonFiniteWeights, RunGuard
+from hwkeras.runs import checkpoints
+from hwkeras.runs.guard import NonFiniteWeights, RunGuard
 
 
 def tiny_model():

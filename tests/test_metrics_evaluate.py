@@ -291,7 +291,7 @@ def test_disentanglement_callback_logs_the_scores_of_the_current_weights():
 
     import hwkeras
     from hwkeras.data import CorrelatedEllipses
-    from hwkeras.training.callbacks import DisentanglementCallback
+    from hwkeras.runs.callbacks import DisentanglementCallback
     from tests.helpers import ellipse_batch
 
     data = CorrelatedEllipses(image_size=32, cache=False)

@@ -152,7 +152,7 @@ JAX_RESUME = r"""
 import sys, numpy as np, keras
 from hwkeras.models import build_model
 from hwkeras.data import CorrelatedEllipses
-from hwkeras.training import checkpoints, guard
+from hwkeras.runs import checkpoints, guard
 
 data = CorrelatedEllipses(image_size=32)
 
@@ -261,7 +261,7 @@ def test_a_non_finite_loss_stops_with_one_line_naming_the_terms_and_the_step(div
     # NaN pixels are the targets of the cross-entropy: the reconstruction is NaN on every machine.
     assert non_finite_named(line, 10, "reconstruction")["reconstruction"] == "nan"
     assert "Traceback" not in result.output
-    from hwkeras.training.checkpoints import list_checkpoints
+    from hwkeras.runs.checkpoints import list_checkpoints
 
     assert [c.step for c in list_checkpoints(str(run_dir))] == [8, 4]
     model = list_checkpoints(str(run_dir))[0].load_model()
@@ -335,7 +335,7 @@ def test_resume_of_a_run_without_checkpoints_says_to_start_again(diverged, tmp_p
 
 
 def test_a_diverged_run_resumes_and_a_finished_run_trains_further(diverged_copy):
-    from hwkeras.training.checkpoints import list_checkpoints
+    from hwkeras.runs.checkpoints import list_checkpoints
 
     root, run_dir, _ = diverged_copy
     result = invoke_fit("--resume", "runs/nan")  # the data is clean now
@@ -400,7 +400,7 @@ def test_sigint_saves_a_checkpoint_and_says_how_to_resume(tmp_path, monkeypatch)
 def test_a_second_sigint_stops_at_once_and_says_how_to_resume(tmp_path, monkeypatch):
     """Ctrl-C twice (the second before the first one's checkpoint): exit 130 with the resume line,
     not click's bare "Aborted!" (exit 1); the checkpoint of step 4 is what resumes."""
-    from hwkeras.training.guard import RunGuard
+    from hwkeras.runs.guard import RunGuard
 
     original = RunGuard.check_logs
 
@@ -426,7 +426,7 @@ def test_a_second_sigint_stops_at_once_and_says_how_to_resume(tmp_path, monkeypa
 
 
 def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
-    from hwkeras.training import checkpoints
+    from hwkeras.runs import checkpoints
 
     original = checkpoints.save_checkpoint
 
@@ -480,7 +480,7 @@ _CHOLESKY_ERROR = ("Graph execution error:\n\nDetected at node posterior_1/Chole
 def guard_on_tiny_model(tmp_path):
     import keras
 
-    from hwkeras.training.guard import RunGuard
+    from hwkeras.runs.guard import RunGuard
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="hidden")])
     guard = RunGuard(str(tmp_path), every_n_steps=4, initial_step=5)
@@ -489,7 +489,7 @@ def guard_on_tiny_model(tmp_path):
 
 
 def test_a_step_that_raised_on_nan_with_finite_weights_names_the_layer(guard_on_tiny_model):
-    from hwkeras.training.guard import NonFiniteStep
+    from hwkeras.runs.guard import NonFiniteStep
 
     guard, _ = guard_on_tiny_model
     stop = guard.diagnose(_StepError(_CHOLESKY_ERROR))
@@ -501,7 +501,7 @@ def test_a_step_that_raised_on_nan_with_finite_weights_names_the_layer(guard_on_
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_a_step_that_failed_with_non_finite_weights_names_that_step_and_a_weight(guard_on_tiny_model, bad):
-    from hwkeras.training.guard import NonFiniteWeights
+    from hwkeras.runs.guard import NonFiniteWeights
 
     guard, model = guard_on_tiny_model
     kernel = model.get_layer("hidden").kernel
@@ -534,7 +534,7 @@ def test_a_run_in_a_worker_thread_leaves_the_signal_handlers_alone():
     run still installs them."""
     import threading
 
-    from hwkeras.training.guard import StopRequest, stop_on_signals
+    from hwkeras.runs.guard import StopRequest, stop_on_signals
 
     seen = {}
 
@@ -565,7 +565,7 @@ def test_an_epoch_end_checkpoint_comes_after_the_epochs_row(tmp_path):
 
     from hwkeras.data import CorrelatedEllipses
     from hwkeras.models import build_model
-    from hwkeras.training import guard
+    from hwkeras.runs import guard
 
     keras.utils.set_random_seed(0)
     model = build_model("vae", latent_dim=2, image_shape=(32, 32, 1), hidden_units=8, seed=0)

@@ -96,7 +96,7 @@ def tiny_model():
 
 
 def test_checkpoints_are_rotated_and_staging_leftovers_ignored(tmp_path, tiny_model):
-    from hwkeras.training import checkpoints
+    from hwkeras.runs import checkpoints
 
     for step in range(1, 6):
         checkpoints.save_checkpoint(tiny_model, str(tmp_path), step, keep=3)
@@ -115,7 +115,7 @@ def _umask():
 
 
 def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, tiny_model):
-    from hwkeras.training import checkpoints
+    from hwkeras.runs import checkpoints
 
     checkpoints.save_checkpoint(tiny_model, str(tmp_path), 1)
     checkpoints.save_checkpoint(tiny_model, str(tmp_path), 2)
@@ -126,7 +126,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, tiny
 def test_a_checkpoint_restores_weights_both_optimizers_and_the_seed_generator(tmp_path, tiny_model):
     import keras
 
-    from hwkeras.training import checkpoints
+    from hwkeras.runs import checkpoints
 
     tiny_model.seed_generator.state.assign(np.array([3, 41], dtype=tiny_model.seed_generator.state.dtype))
     tiny_model.discriminator_optimizer.iterations.assign(7)
@@ -147,7 +147,7 @@ def test_a_checkpoint_restores_weights_both_optimizers_and_the_seed_generator(tm
 
 
 def test_a_checkpoint_never_holds_nan_weights(tmp_path, tiny_model):
-    from hwkeras.training.guard import NonFiniteWeights, RunGuard
+    from hwkeras.runs.guard import NonFiniteWeights, RunGuard
 
     guard = RunGuard(str(tmp_path), every_n_steps=1)
     guard.set_model(tiny_model)
@@ -167,7 +167,7 @@ def test_history_and_tensorboard_keep_only_what_precedes_the_checkpoint(tmp_path
     from tensorboard.compat.proto.summary_pb2 import Summary
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-    from hwkeras.training.run_logs import trim_run_logs
+    from hwkeras.runs.logs import trim_run_logs
 
     (tmp_path / "history.csv").write_text("epoch,loss\n0,3.0\n1,2.0\n2,1.0\n3,0.")  # the last row cut by a kill
     for sub, steps in (("train", range(4)), ("images", range(0, 40, 10))):
@@ -179,7 +179,7 @@ def test_history_and_tensorboard_keep_only_what_precedes_the_checkpoint(tmp_path
     assert (tmp_path / "history.csv").read_text().splitlines() == ["epoch,loss", "0,3.0", "1,2.0"]
 
     def steps(sub):
-        from hwkeras.training.run_logs import _records
+        from hwkeras.runs.logs import _records
 
         (path,) = (tmp_path / "logs" / sub).iterdir()
         events = [Event.FromString(payload) for _, payload in _records(path.read_bytes())]

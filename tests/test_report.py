@@ -352,7 +352,7 @@ def test_sweep_page_in_chromium(tiny_sweep, tmp_path):
 
 
 def test_sweep_uses_its_own_tradeoff_png(tiny_sweep, tmp_path):
-    from hwkeras.report.plots import tradeoff_plot
+    from hwkeras.sweep.tradeoff import tradeoff_plot
     from hwkeras.report.sweep import SUMMARY, read_csv
 
     sweep_dir, _ = tiny_sweep

@@ -67,7 +67,7 @@ def test_a_150_step_run_logs_a_row_per_step_with_the_windows_own_losses(run150):
 def test_tensorboard_holds_the_same_step_scalars(run150):
     from tensorboard.compat.proto.event_pb2 import Event
 
-    from hwkeras.training.run_logs import _records
+    from hwkeras.runs.logs import _records
 
     seen = {}
     for path in (run150 / "logs" / "steps").iterdir():
@@ -95,7 +95,7 @@ def test_resuming_150_to_200_continues_the_file_without_duplicate_steps(run150, 
 def test_a_mid_epoch_resume_drops_the_rows_past_its_checkpoint_and_writes_them_again(run150, tmp_path):
     """As after a kill at step 150 before its checkpoint: resumed from step 100, in the middle of
     the epoch, the rows 101..150 are written once and equal the uninterrupted run's."""
-    from hwkeras.training.checkpoints import list_checkpoints
+    from hwkeras.runs.checkpoints import list_checkpoints
 
     run_dir = tmp_path / "r"
     shutil.copytree(run150, run_dir)
@@ -158,7 +158,7 @@ def drive(callback, losses, steps_per_epoch, start=0, restore=None):
 
 
 def test_each_row_is_the_mean_of_its_window_across_epoch_ends(tmp_path):
-    from hwkeras.training.run_logs import StepHistory
+    from hwkeras.runs.logs import StepHistory
 
     losses = np.random.RandomState(0).uniform(1, 100, size=23)
     history = StepHistory(str(tmp_path / "h.csv"), every_n_steps=4, steps_per_epoch=10, final_step=23)
@@ -172,7 +172,7 @@ def test_each_row_is_the_mean_of_its_window_across_epoch_ends(tmp_path):
 
 
 def test_a_mid_epoch_start_uses_the_restored_running_means(tmp_path):
-    from hwkeras.training.run_logs import StepHistory
+    from hwkeras.runs.logs import StepHistory
 
     losses = np.random.RandomState(1).uniform(1, 100, size=20)
     path = tmp_path / "h.csv"
@@ -195,7 +195,7 @@ def test_a_mid_epoch_start_uses_the_restored_running_means(tmp_path):
 
 
 def test_trimming_keeps_the_complete_rows_up_to_the_checkpoint(tmp_path):
-    from hwkeras.training.run_logs import trim_run_logs
+    from hwkeras.runs.logs import trim_run_logs
 
     (tmp_path / "history_steps.csv").write_text("step,loss\n2,3.0\n4,2.0\n6,1.0\n8,0.5\n10,0.")
     (tmp_path / "history.csv").write_text("epoch,loss\n0,3.0\n")
@@ -206,7 +206,7 @@ def test_trimming_keeps_the_complete_rows_up_to_the_checkpoint(tmp_path):
 def test_an_existing_history_keeps_its_header(tmp_path):
     """A run from before this history (its history.csv with CSVLogger's val_* columns) resumes
     with rows that line up with its header."""
-    from hwkeras.training.run_logs import EpochHistory
+    from hwkeras.runs.logs import EpochHistory
 
     path = tmp_path / "history.csv"
     path.write_text("epoch,loss,val_loss\n0,3.0,NA\n")

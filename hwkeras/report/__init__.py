@@ -12,8 +12,9 @@ import os
 
 from hwkeras.report.run import is_run_dir
 from hwkeras.report.sweep import is_sweep_dir
+from hwkeras.runs import layout
 
-REPORT_FILENAME = "report.html"
+REPORT_FILENAME = layout.REPORT
 
 
 def write_run_report(run_dir, model=None, dataset=None, output=None):

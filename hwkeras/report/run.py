@@ -17,22 +17,19 @@ from hwkeras.files import csv_number
 from hwkeras.models import load_model
 from hwkeras.report import latents
 from hwkeras.report.pictures import gif_uri, png_uri
+from hwkeras.runs import layout
 
-CONFIG = "config.json"
-MODEL = "model.keras"
-HISTORY = "history.csv"
-#: ``hwkeras fit``'s step history (``--log-every``); the curves come from it when it is there.
-STEP_HISTORY = "history_steps.csv"
-EVAL_METRICS = "eval_metrics.json"
+# The run's files (hwkeras.runs.layout); the curves come from the step history when it is there.
+CONFIG, MODEL, HISTORY, STEP_HISTORY, EVAL_METRICS = (layout.CONFIG, layout.MODEL, layout.HISTORY, layout.STEP_HISTORY,
+                                                      layout.EVAL_METRICS)
 #: ``hwkeras evaluate`` writes metrics.json; ``--output RUN_DIR/metrics-chyvae.json`` keeps a second protocol beside it.
 METRICS_PATTERN = "metrics*.json"
-RUN_FILES = (CONFIG, MODEL, HISTORY, "metrics.json")
 #: Order of the training-curve panels; other logged terms follow in the file's order.
 TERM_ORDER = ("loss", "reconstruction", "kl", "kl_latent", "kl_hyperprior", "tc", "elbo")
 
 
 def is_run_dir(path):
-    return os.path.isdir(path) and any(os.path.isfile(os.path.join(path, name)) for name in RUN_FILES)
+    return layout.RunDir(path).is_run()
 
 
 def one_line(exc):
@@ -149,7 +146,7 @@ def rerun_evaluate(run_dir, file, record):
     words = ["hwkeras evaluate", run_dir]
     if protocol != "dlib":
         words.append(f"--protocol {protocol}")
-    if file not in ("metrics.json", f"metrics-{protocol}.json"):
+    if file not in (layout.METRICS, layout.metrics_file(protocol)):
         words.append(f"--output {os.path.join(run_dir, file)}")
     metrics = list((record.get("metrics") or {}).keys())
     if metrics:
@@ -292,7 +289,7 @@ def model_pictures(model, images):
 
 def checkpoint_model(run_dir, notes):
     """The newest checkpoint's model of a run stopped before its model.keras, with a note (or None)."""
-    from hwkeras.training.checkpoints import run_model
+    from hwkeras.runs.checkpoints import run_model
 
     try:
         _, checkpoint = run_model(run_dir)

@@ -17,21 +17,15 @@ import re
 from hwkeras.files import csv_number
 from hwkeras.models import load_model
 from hwkeras.report import latents
-from hwkeras.report.run import MODEL, gather_run, is_run_dir, load_images, one_line, read_json
+from hwkeras.report.run import CONFIG, MODEL, gather_run, is_run_dir, load_images, one_line, read_json
+from hwkeras.sweep.directory import SWEEP_JSON
+from hwkeras.sweep.results import RESULTS, SUMMARY, TRADEOFF, TRIALS, UDR_COLUMNS
+from hwkeras.sweep.selection import SELECTION
+from hwkeras.sweep.tradeoff import HEADLINE_METRICS, choose_metric, tradeoff_plot
 
-SWEEP_JSON = "sweep.json"
-RESULTS = "results.csv"
-SUMMARY = "summary.csv"
-TRADEOFF = "tradeoff.png"
-TRIALS = "trials"
-#: The trade-off plot's default y-axis: the first of these that summary.csv has.
-HEADLINE_METRICS = ("dlib.factor_vae", "chyvae.factor_vae", "dlib.mig", "dlib.dci", "dlib.sap",
-                    "dlib.modularity", "dlib.beta_vae")
 TRIAL_NAME = re.compile(r"^(?P<configuration>.+)-seed(?P<seed>\d+)$")
-SELECTION = "selection.json"
 #: The UDR column the choice is made by when selection.json is missing (``hwkeras sweep --select-by``'s default).
 DEFAULT_SELECT_BY = "udr_lasso"
-UDR_COLUMNS = ("udr_lasso", "udr_spearman", "udr_a2a_lasso", "udr_a2a_spearman")
 #: The per-trial columns that describe a trial rather than measure it.
 LABELS = ("trial", "configuration", "model", "seed", "steps", "status", "run_dir")
 
@@ -152,22 +146,9 @@ def udr_choice(sweep_dir, spec, header, results, summary, notes):
             "trials_scored": record.get("trials_scored"), "agreement": rows, "source": source}
 
 
-def choose_metric(summary_header, requested, notes):
-    means = [name[: -len("_mean")] for name in summary_header or () if name.endswith("_mean")]
-    if requested:
-        if requested in means:
-            return requested
-        notes.append(f"summary.csv has no {requested}_mean column; the trade-off plot uses another metric")
-    for name in HEADLINE_METRICS:
-        if name in means:
-            return name
-    return next((name for name in means if "." in name), None)
-
-
 def tradeoff_uri(sweep_dir, summary_rows, metric, notes):
     """tradeoff.png as the sweep wrote it, or drawn from summary.csv when it is missing."""
     from hwkeras.report.pictures import data_uri
-    from hwkeras.report.plots import tradeoff_plot
 
     path = os.path.join(sweep_dir, TRADEOFF)
     if os.path.isfile(path):
@@ -232,7 +213,7 @@ def trial_traversals(run_dir, page_dir, run_reports, images):
         return None, link, f"no {MODEL}"
     try:
         model = load_model(os.path.join(run_dir, MODEL))
-        config = read_json(os.path.join(run_dir, "config.json"), []) or {}
+        config = read_json(os.path.join(run_dir, CONFIG), []) or {}
         return traversal_pictures(model, images(config, []), gifs=False), link, None
     except Exception as exc:  # noqa: BLE001 - one damaged trial must not cost the sweep's page
         return None, link, f"{MODEL} could not be used ({one_line(exc)})"

@@ -16,6 +16,7 @@ import json
 import os
 
 from hwkeras.files import write_json_atomically
+from hwkeras.runs import layout
 from hwkeras.sweep import grid, results, selection
 
 SWEEP_JSON = "sweep.json"
@@ -77,10 +78,10 @@ def grid_keys(spec):
 def resumable(sweep_dir, trial):
     """The newest checkpoint of an unfinished trial's run directory (``hwkeras fit --resume``
     continues it), or None: nothing to continue, the trial runs again from the start."""
-    from hwkeras.training.checkpoints import latest_checkpoint
+    from hwkeras.runs.checkpoints import latest_checkpoint
 
     run_dir = results.run_dir(sweep_dir, trial)
-    if not os.path.isfile(os.path.join(run_dir, "config.json")):
+    if not layout.RunDir(run_dir).has_config():
         return None
     return latest_checkpoint(run_dir)
 

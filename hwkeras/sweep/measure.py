@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from hwkeras.files import write_json_atomically
+from hwkeras.runs import layout
 
 #: ``--evaluate`` protocols, in column order.
 PROTOCOLS = ("dlib", "chyvae")
@@ -95,10 +96,10 @@ def evaluate_protocols(model, dataset, columns, params, run_dir, dataset_name, d
         record = evaluate(dataset, representation, names, protocol=protocol, seed=seed,
                           params={m: params[m] for m in names if m in params})
         # The record as `hwkeras evaluate RUN_DIR [--protocol chyvae --output metrics-chyvae.json]` writes it.
-        record = {"model": os.path.abspath(os.path.join(run_dir, "model.keras")),
+        record = {"model": os.path.abspath(os.path.join(run_dir, layout.MODEL)),
                   "run_dir": os.path.abspath(run_dir), "dataset": dataset_name,
                   "dataset_options": dataset_options, **record}
-        filename = "metrics.json" if protocol == "dlib" else f"metrics-{protocol}.json"
+        filename = layout.metrics_file(protocol)
         write_json_atomically(to_builtin(record), os.path.join(run_dir, filename))
         for metric in names:
             scores[column(protocol, metric)] = record["summary"][metric]
@@ -153,7 +154,7 @@ def final_losses(run_dir, term_names):
     """The last epoch's loss terms from history.csv (``loss`` and the model's ``term_names``)."""
     import csv
 
-    with open(os.path.join(run_dir, "history.csv"), newline="") as f:
+    with open(os.path.join(run_dir, layout.HISTORY), newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
         return {}

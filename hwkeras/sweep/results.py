@@ -13,6 +13,7 @@ import math
 import os
 
 from hwkeras.files import atomic_open, csv_number
+from hwkeras.runs import layout
 
 TRIALS = "trials"
 TRIAL_RECORD = "trial.json"
@@ -48,7 +49,7 @@ def read_trial(sweep_dir, trial):
 def is_finished(sweep_dir, trial):
     record = read_trial(sweep_dir, trial)
     return bool(record and record["status"] == "finished"
-                and os.path.isfile(os.path.join(run_dir(sweep_dir, trial), "model.keras")))
+                and os.path.isfile(os.path.join(run_dir(sweep_dir, trial), layout.MODEL)))
 
 
 def status(sweep_dir, trial, running=()):
@@ -112,8 +113,7 @@ def write_tables(sweep_dir, header, rows, grid_keys, tradeoff_metric=None):
     summary_header, summary_rows = summarise(header, rows, grid_keys)
     write_csv(os.path.join(sweep_dir, SUMMARY), summary_header, summary_rows)
     if any(r["status"] == "finished" for r in rows):
-        from hwkeras.report.plots import tradeoff_plot
-        from hwkeras.report.sweep import choose_metric
+        from hwkeras.sweep.tradeoff import choose_metric, tradeoff_plot
 
         metric = choose_metric(summary_header, tradeoff_metric, [])
         if metric is not None:

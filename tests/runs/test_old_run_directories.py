@@ -44,7 +44,7 @@ def old_run(tmp_path_factory):
 def test_the_fixture_is_the_old_format():
     with tarfile.open(FIXTURE) as archive:
         config = json.load(archive.extractfile("run-0.1.0/config.json"))
-    assert "schema" not in config and "version" not in config and config["steps_trained"] == 6
+    assert "format" not in config and config["steps_trained"] == 6
 
 
 def test_an_old_run_evaluates_reports_exports_and_predicts(old_run):

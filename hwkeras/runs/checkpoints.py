@@ -30,10 +30,9 @@ import keras
 import numpy as np
 
 from hwkeras.resources import default_dir_mode
+from hwkeras.runs import layout
 
-DIRNAME = "checkpoints"
-WEIGHTS = "state.weights.h5"
-METADATA = "checkpoint.json"
+DIRNAME, WEIGHTS, METADATA = layout.CHECKPOINTS, layout.CHECKPOINT_WEIGHTS, layout.CHECKPOINT_METADATA
 DEFAULT_KEEP = 3
 _NAME = re.compile(r"^step-(\d+)$")
 _FORMAT = 1
@@ -216,7 +215,7 @@ def read_checkpoint(path):
         raise ValueError(f"{path}: unreadable {METADATA} ({exc.__class__.__name__})") from None
 
 
-def run_model(run_dir, final_name="model.keras"):
+def run_model(run_dir, final_name=layout.MODEL):
     """Which model a run directory holds: ``(path, None)`` for its final .keras file, else
     ``(checkpoint directory, Checkpoint)`` for its newest checkpoint (a run stopped early), else
     ``(None, None)``. ``hwkeras evaluate``, ``export`` and ``report`` all ask this."""

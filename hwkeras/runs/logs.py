@@ -27,10 +27,10 @@ import keras
 import numpy as np
 
 from hwkeras.files import atomic_open
+from hwkeras.runs import layout
 
 #: The run directory's step history (``StepHistory``) and epoch history (``EpochHistory``).
-STEP_HISTORY = "history_steps.csv"
-HISTORY = "history.csv"
+STEP_HISTORY, HISTORY = layout.STEP_HISTORY, layout.HISTORY
 #: TensorBoard run folders of a run's ``logs/``: epoch-indexed (Keras's TensorBoard) or step-indexed.
 EPOCH_INDEXED = ("train", "validation")
 STEPS_SUBDIR = "steps"
@@ -60,7 +60,7 @@ def epoch_logger(log_dir, write_graph=True):
     PyTorch process may not have)."""
     if keras.backend.backend() == "tensorflow":
         return FlushedTensorBoard(log_dir=log_dir, write_graph=write_graph)
-    from hwkeras.report.tensorboard import EpochScalars
+    from hwkeras.runs.tensorboard import EpochScalars
 
     return EpochScalars(log_dir)
 
@@ -173,7 +173,7 @@ class StepHistory(keras.callbacks.Callback):
             self._csv = csv.writer(self.csv_file)
             self._header_written = bool(header)
         if self.writer is None and self.log_dir is not None:
-            from hwkeras.report.tensorboard import open_writer
+            from hwkeras.runs.tensorboard import open_writer
 
             self.writer, _ = open_writer(self.log_dir)  # without the tensorboard package: the CSV alone
 
@@ -314,7 +314,7 @@ def trim_run_logs(run_dir, epoch, step):
     """Drops the logs of a run beyond its checkpoint at ``step`` in epoch ``epoch`` (0-based)."""
     dropped = truncate_history(os.path.join(run_dir, HISTORY), epoch)
     dropped += truncate_step_history(os.path.join(run_dir, STEP_HISTORY), step)
-    logs = os.path.join(run_dir, "logs")
+    logs = os.path.join(run_dir, layout.LOGS)
     for sub, last in [(name, epoch - 1) for name in EPOCH_INDEXED] + [(name, step) for name in STEP_INDEXED]:
         for path in glob.glob(os.path.join(logs, sub, "events.out.tfevents.*")):
             try:

@@ -24,7 +24,7 @@ import threading
 import keras
 import numpy as np
 
-from hwkeras.training import checkpoints
+from hwkeras.runs import checkpoints
 
 #: Terms derived from the others: named only when nothing else is non-finite.
 DERIVED_TERMS = ("loss", "elbo")
@@ -131,7 +131,7 @@ class RunGuard(keras.callbacks.Callback):
     """Checkpoints every ``every_n_steps`` steps and at each epoch's end; stops on NaN or a signal.
 
     Args:
-        run_dir: the checkpoints go to ``run_dir/checkpoints`` (``hwkeras.training.checkpoints``).
+        run_dir: the checkpoints go to ``run_dir/checkpoints`` (``hwkeras.runs.checkpoints``).
         every_n_steps: steps between two checkpoints (besides the epochs' ends); None: epochs only.
         initial_step: the step training starts from (a resumed run's checkpoint step).
         keep: checkpoints kept on disk.
