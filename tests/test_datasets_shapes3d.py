@@ -1,18 +1,17 @@
 """Shapes3D: the file loader on tiny files in DeepMind's h5 layout and disentanglement_lib's npz layout
 (factor grid, index order, lazy reads, bad files), the procedural renderer, fit and a metric on it."""
 
+import json
 import os
-import subprocess
-import sys
 import tracemalloc
 
 import h5py
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from hwkeras.data import ProceduralShapes3D, Shapes3D, get_dataset
 from hwkeras.data.shapes3d import FACTOR_NAMES, FACTOR_SIZES, NPZ_FILENAME
-from tests.helpers import deadline
 
 SMALL = (2, 3, 2, 2, 4, 3)  # floor_hue, wall_hue, object_hue, scale, shape, orientation: 288 images
 HUES = np.linspace(0.0, 0.9, 10)
@@ -200,12 +199,21 @@ def test_mig_on_procedural_shapes3d():
     assert 0.25 < scores["discrete_mig"] < 0.4
 
 
-def test_fit_two_steps_on_procedural_shapes3d(tmp_path):
-    command = [os.path.join(os.path.dirname(sys.executable), "hwkeras"), "fit", "--dataset", "shapes3d-procedural",
-               "--steps", "2", "--batch-size", "2", "--image-size", "64", "--latent-dim", "2",
-               "--hidden-units", "8", "--no-export", "--no-report", "--output-dir", str(tmp_path / "run")]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=deadline(240),
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "on shapes3d-procedural (64x64x3)" in result.stdout + result.stderr
-    assert (tmp_path / "run").is_dir()
+def test_fit_two_steps_and_evaluate_on_procedural_shapes3d(tmp_path, monkeypatch):
+    """In one process (CliRunner), so Keras loads once."""
+    from hwkeras.cli.evaluate import evaluate_command
+    from hwkeras.cli.fit import fit_command
+
+    monkeypatch.chdir(tmp_path)
+    fit = CliRunner().invoke(fit_command, [
+        "--dataset", "shapes3d-procedural", "--steps", "2", "--batch-size", "2", "--image-size", "64",
+        "--latent-dim", "2", "--hidden-units", "8", "--no-export", "--no-report", "--output-dir", "runs",
+        "--run-name", "tiny"])
+    assert fit.exit_code == 0, fit.output
+    assert "on shapes3d-procedural (64x64x3)" in fit.output
+    run_dir = tmp_path / "runs" / "tiny"
+    evaluate = CliRunner().invoke(evaluate_command, [
+        str(run_dir), "--metrics", "mig", "--param", "mig.num_train=100", "--param", "mig.batch_size=50"])
+    assert evaluate.exit_code == 0, evaluate.output
+    record = json.dumps(json.loads((run_dir / "metrics.json").read_text()))
+    assert "shapes3d-procedural" in record and "discrete_mig" in record
