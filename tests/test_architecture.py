@@ -98,11 +98,11 @@ def test_every_subprocess_a_test_starts_has_a_scalable_deadline():
 
     blocking = {"run", "call", "check_call", "check_output"}
     missing = []
-    folder = os.path.join(ROOT, "tests")
-    for name in sorted(os.listdir(folder)):
-        if not name.endswith(".py"):
-            continue
-        with open(os.path.join(folder, name)) as f:
+    paths = sorted(os.path.join(dirpath, name) for dirpath, _, files in os.walk(os.path.join(ROOT, "tests"))
+                   for name in files if name.endswith(".py"))
+    for path in paths:
+        name = os.path.relpath(path, os.path.join(ROOT, "tests"))
+        with open(path) as f:
             tree = ast.parse(f.read())
         for node in ast.walk(tree):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in blocking
