@@ -29,7 +29,8 @@ from hwkeras.cli.sweep_trial import compilation_cache_environment
 for key, value in compilation_cache_environment().items():
     os.environ.setdefault(key, value)
 start = cpu()
-from hwkeras.cli.fit import plan_fit, train
+from hwkeras.runs.plan import plan_fit  # noqa: E402
+from hwkeras.runs.session import train
 from hwkeras.cli.sweep import fit_defaults
 options = dict(fit_defaults(), model="chyvae", steps=20, batch_size=16, image_size=32, latent_dim=3, hidden_units=16,
                summary_every=0, no_export=True, no_report=True, output_dir=sys.argv[1], run_name="trial")

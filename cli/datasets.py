@@ -13,7 +13,7 @@ import os
 
 import click
 
-from hwkeras.cli.common import InputError, examples
+from hwkeras.cli.common import Command, InputError, examples
 
 
 def dataset_rows(data_dir=None):
@@ -30,7 +30,7 @@ def dataset_rows(data_dir=None):
     return rows
 
 
-@click.command("datasets", epilog=examples(
+@click.command("datasets", cls=Command, epilog=examples(
     'hwkeras datasets                      # every dataset, its files and whether they are found',
     'hwkeras datasets --data-dir ~/data    # looks for the files under ~/data/<dataset>',
 ))

@@ -12,7 +12,7 @@ import os
 
 import click
 
-from hwkeras.cli.common import (InputError, backend_option, check_output_file, examples, load_model, one_line,
+from hwkeras.cli.common import (Command, InputError, backend_option, check_output_file, examples, load_model, one_line,
                                 parse_assignments, parse_metric_params, resolve_run)
 from hwkeras.files import write_json_atomically
 from hwkeras.metrics.evaluate import METRICS, PROTOCOLS
@@ -128,7 +128,7 @@ def format_table(record):
 # The command.
 # --------------------------------------------------------------------------------------------
 
-@click.command("evaluate", epilog=examples(
+@click.command("evaluate", cls=Command, epilog=examples(
     "hwkeras evaluate runs/RUN                          # disentanglement_lib's six metrics -> RUN/metrics.json",
     'hwkeras evaluate runs/RUN --metrics mig,dci --param factor_vae.num_train=500',
     'hwkeras evaluate model.keras --dataset dsprites --dataset-option data_dir=data/dsprites --output scores.json',

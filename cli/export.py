@@ -4,12 +4,12 @@ import os
 
 import click
 
-from hwkeras.cli.common import (InputError, check_creatable_dir, check_replaceable, examples, export_in_tensorflow,
+from hwkeras.cli.common import (Command, InputError, check_creatable_dir, check_replaceable, examples, export_in_tensorflow,
                                 load_model, read_json, require_tensorflow, resolve_run, start_keras)
 from hwkeras.runs import layout
 
 
-@click.command("export", epilog=examples(
+@click.command("export", cls=Command, epilog=examples(
     'hwkeras export runs/RUN                                 # -> saved_models/RUN',
     'hwkeras export runs/RUN --output /srv/models/chyvae/1 --overwrite',
 ))

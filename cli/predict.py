@@ -11,7 +11,7 @@ import re
 import click
 import numpy as np
 
-from hwkeras.cli.common import InputError, examples, check_creatable_dir, check_output_file, start_tensorflow
+from hwkeras.cli.common import Command, InputError, examples, check_creatable_dir, check_output_file, start_tensorflow
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -202,7 +202,7 @@ def write_outputs(outputs, path):
                     Image.fromarray(image_grid(image[None], 1, 1, pad=0)).save(os.path.join(path, f"{i:05d}.png"))
 
 
-@click.command("predict", epilog=examples(
+@click.command("predict", cls=Command, epilog=examples(
     'hwkeras predict saved_models/RUN --signature encode --input images.npy --output codes.npz',
     'hwkeras predict saved_models/RUN --signature sample --num-samples 16 --output samples/',
     'hwkeras predict saved_models/RUN --signature traverse --input faces/ --output traversal/',

@@ -8,13 +8,13 @@ import os
 
 import click
 
-from hwkeras.cli.common import (InputError, backend_option, check_output_file, check_replaceable, examples,
+from hwkeras.cli.common import (Command, InputError, backend_option, check_output_file, check_replaceable, examples,
                                 start_keras)
 from hwkeras.files import is_report_page
 from hwkeras.runs import layout
 
 
-@click.command("report", epilog=examples(
+@click.command("report", cls=Command, epilog=examples(
     'hwkeras report runs/RUN                          # -> RUN/report.html',
     'hwkeras report sweeps/nu-beta --metric dlib.mig  # -> sweeps/nu-beta/report.html',
 ))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import click
 
-from hwkeras.cli.common import InputError, examples, one_line, parse_metric_params
+from hwkeras.cli.common import Command, InputError, examples, one_line, parse_metric_params
 from hwkeras.cli.fit import fit_command
 from hwkeras.models import cli_options
 from hwkeras.sweep.results import UDR_COLUMNS
@@ -39,7 +39,7 @@ EXECUTION = ("max_concurrent", "gpus_per_trial", "cpus_per_trial", "address", "t
              "no_report", "tradeoff_metric", "select_by", "sweep_dir", "resume", "select")
 
 
-@click.command("sweep", epilog=examples(
+@click.command("sweep", cls=Command, epilog=examples(
     'hwkeras sweep --model chyvae --grid nu=20,200 --model beta-vae --grid beta=1,4 --seeds 3 --steps 5000',
     'hwkeras sweep --resume sweeps/nu-beta       # finishes a stopped sweep; finished trials are kept',
     'hwkeras sweep sweeps/nu-beta --select       # the trial UDR chooses, and how the metrics rank it',
@@ -230,7 +230,7 @@ def plan_sweep(spec, sweep_dir):
     """Checks every configuration as ``hwkeras fit`` would (its ``plan_fit``, models built on the CPU)
     before anything is written or Ray started; InputError (one line) for bad input."""
     from hwkeras.cli.common import start_keras
-    from hwkeras.cli.fit import check_fit, plan_fit
+    from hwkeras.runs.plan import check_fit, plan_fit
     from hwkeras.models import check_model_name
     from hwkeras.sweep import directory, grid
 
@@ -280,7 +280,9 @@ def convert_grid_value(key, text, model_keys):
 
 def fit_defaults():
     """Every fit option at its default, as ``hwkeras fit`` would start from."""
-    return dict(fit_command.make_context("fit", [], resilient_parsing=True).params)
+    from hwkeras.runs.plan import DEFAULTS
+
+    return dict(DEFAULTS)
 
 
 def trial_options(fit_options, trial, sweep_dir, model_keys):

@@ -69,7 +69,7 @@ def no_report(plan, options):
 
 def prepare_data_once(plan):
     """Builds a dataset's GPU cache (e.g. the ellipse grid) here, once, rather than in every trial at once."""
-    from hwkeras.cli.fit import _log_data_progress
+    from hwkeras.runs.session import _log_data_progress
     from hwkeras.data import get_dataset
 
     first = plan.options[plan.trials[0].name]

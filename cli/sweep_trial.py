@@ -84,6 +84,9 @@ def execute(spec):
     start = time.time()
     trial_environment(spec)
     run_dir = os.path.join(spec["options"]["output_dir"], spec["options"]["run_name"])
+    from hwkeras.console import to_terminal
+
+    to_terminal()  # the run's lines go to the trial's log file, as hwkeras fit prints them
     with output_to(os.path.join(spec["sweep_dir"], "logs", spec["name"] + ".log")):
         print(f"=== {spec['name']}: started {datetime.datetime.now().isoformat(timespec='seconds')} "
               f"(pid {os.getpid()}) ===", flush=True)
@@ -112,7 +115,7 @@ def trained_model(spec, run_dir, plan_fit, train):
         train(plan)
         return plan.model, plan.dataset, plan.config
     from hwkeras.cli.common import read_json
-    from hwkeras.cli.resume import plan_resume
+    from hwkeras.runs.plan import plan_resume
 
     files = layout.RunDir(run_dir)
     config = read_json(files.config_path)
@@ -130,7 +133,8 @@ def trained_model(spec, run_dir, plan_fit, train):
 
 
 def fit_and_measure(spec, run_dir):
-    from hwkeras.cli.fit import plan_fit, train
+    from hwkeras.runs.plan import plan_fit
+    from hwkeras.runs.session import train
     from hwkeras.sweep import measure
 
     timings = {}

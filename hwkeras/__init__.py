@@ -23,6 +23,9 @@ _EXPORTS = {
     "BFVAE2": "hwkeras.baselines",
     "build_model": "hwkeras.models",
     "load_model": "hwkeras.models",
+    "fit": "hwkeras.runs.run",
+    "resume": "hwkeras.runs.run",
+    "Run": "hwkeras.runs.run",
 }
 
 __all__ = sorted(_EXPORTS) + ["layers", "__version__"]

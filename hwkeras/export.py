@@ -22,6 +22,7 @@ place, so an interrupted export never leaves a half-written model at the target 
 import json
 import os
 import shutil
+import sys
 import tempfile
 
 import keras
@@ -188,3 +189,26 @@ def _replace_dir(new, target):
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(new, target)
+
+
+def export_in_tensorflow(target, output, overwrite=False):
+    """``hwkeras export TARGET --output OUTPUT`` in a TensorFlow process; returns what it printed.
+
+    SavedModels come from the TensorFlow backend (a JAX export writes, but its linear algebra fails
+    when served), so a JAX or PyTorch process hands its .keras file to one.
+    """
+    import subprocess
+
+    from hwkeras.errors import Failed, UserError
+    from hwkeras.frameworks import require_tensorflow
+
+    require_tensorflow("A SavedModel")
+    command = [sys.executable, "-m", "hwkeras.cli.main", "export", target, "--output", output]
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    done = subprocess.run(command + (["--overwrite"] if overwrite else []), env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1].removeprefix("Error: ")
+        # Bad input keeps its exit code 2 (UserError); anything else is a failed export.
+        raise (UserError if done.returncode == 2 else Failed)(last)
+    return done.stdout.rstrip()  # the export's own line: the caller says it, once

@@ -2,12 +2,16 @@
 then is renamed over ``PATH``, so that a reader (or a run killed mid-write) never sees half a file.
 Read back: a CSV cell (history.csv, results.csv, summary.csv) is a number only when it is a finite
 one. What a command may replace: only what it writes itself (a SavedModel export, a report page).
-Standard library only."""
+Output places are proved writable before any work (``check_creatable_dir``). Standard library only
+(and hwkeras.errors)."""
 
 import contextlib
 import json
 import math
 import os
+import tempfile
+
+from hwkeras.errors import UserError
 
 
 @contextlib.contextmanager
@@ -76,3 +80,88 @@ def what_is_at(path):
             return "a sweep directory of hwkeras sweep (it has sweep.json)"
         return f"a directory of {len(names)} entries, none of them saved_model.pb, config.json or sweep.json"
     return "a file"
+
+
+def one_line(exc):
+    """The first line of an exception's message (its class name when it has none)."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__
+
+
+# --------------------------------------------------------------------------------------------
+# Output paths: checked before any work, so that a bad one costs nothing.
+# --------------------------------------------------------------------------------------------
+
+def _nearest_existing(path):
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+def check_creatable_dir(path, option):
+    """``path`` is a directory this process can write in, or can create: proved by doing it (the
+    directories it lacks made, a probe file written in it), then undone. Permission bits cannot
+    tell: root passes every ``os.access`` check, and read-only mounts or special file systems
+    (/sys, /proc) refuse what the bits allow."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"{option} {path}: exists and is not a directory")
+    existing = _nearest_existing(path)
+    if not os.path.isdir(existing):
+        raise UserError(f"{option} {path}: {existing} is a file, not a directory")
+    missing, parent = [], os.path.abspath(path)
+    while parent != existing:
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    made = []
+    try:
+        for directory in reversed(missing):
+            os.mkdir(directory)
+            made.append(directory)
+        descriptor, probe = tempfile.mkstemp(prefix=".hwkeras-probe-", dir=path)
+        os.close(descriptor)
+        os.remove(probe)
+    except OSError as exc:
+        what = "cannot create it" if len(made) < len(missing) else "cannot write in it"
+        raise UserError(f"{option} {path}: {what} ({exc.strerror or exc}); choose a writable place") from None
+    finally:
+        for directory in reversed(made):
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)
+
+
+def check_replaceable(path, option, overwrite, is_own, own_kind):
+    """The one rule of every command that replaces an output: an existing ``path`` is replaced only
+    with --overwrite, and only when ``is_own(path)`` (it is ``own_kind``, what this command writes).
+    A run directory, a sweep directory or any other file is never replaced, --overwrite or not."""
+    if not os.path.lexists(path):
+        return
+    if not is_own(path):
+        raise UserError(f"{option} {path} is {what_is_at(path)}, not {own_kind}; it is never replaced: choose "
+                         f"another {option}")
+    if not overwrite:
+        raise UserError(f"{path} already exists; pass --overwrite (it holds {own_kind}) or choose another {option}")
+
+
+def check_output_file(path, option, must_exist_dir=True):
+    """A file ``path`` can be written: not a directory; its folder exists (or can be made) and is writable."""
+    if os.path.isdir(path):
+        raise UserError(f"{option} {path}: is a directory, expected a file")
+    directory = os.path.dirname(os.path.abspath(path))
+    if must_exist_dir and not os.path.isdir(directory):
+        what = "is a file, not a directory" if os.path.exists(directory) else "does not exist"
+        raise UserError(f"{option}: directory {directory} {what}")
+    check_creatable_dir(directory, option)
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise UserError(f"{option} {path}: the file is not writable")
+
+
+def check_plain_name(name, option):
+    """A file or directory name that stays inside its parent: no separators, not '.' or '..'."""
+    separators = [sep for sep in (os.sep, os.altsep) if sep]
+    if not name or name in (".", "..") or any(sep in name for sep in separators) or "\0" in name:
+        raise UserError(f"{option} {name!r} must be a plain name (no '/', not '.' or '..'): "
+                         f"it names a directory inside its parent")

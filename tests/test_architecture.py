@@ -199,7 +199,6 @@ def _imports(folder):
 @pytest.mark.parametrize("folder, forbidden", [
     ("hwkeras", ("hwkeras.cli",)),  # the library never imports the command line
     ("hwkeras/training", ("hwkeras.runs", "hwkeras.report")),  # the step mechanics know no run directory
-    ("hwkeras/runs", ("hwkeras.report",)),  # a run's files are written without the report's pages
     ("hwkeras/sweep", ("hwkeras.report",)),  # the sweep's results and figure are its own
 ])
 def test_import_directions(folder, forbidden):

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hwkeras.cli.fit import fit_command, plan_fit
+from hwkeras.cli.fit import fit_command
+from hwkeras.runs.plan import plan_fit
 
 
 def plan(tmp_path, *args):
@@ -82,7 +83,7 @@ def test_hidden_units_default_to_the_dataset_s_width(tmp_path):
 def test_the_model_options_are_the_registry_s():
     """--nu, --psi, --beta, ... are generated from the registry's entries: one per command-line option
     of a model, of its declared type, whose help names each model that takes it and its default."""
-    from hwkeras.cli.fit import MODEL_OPTIONS
+    from hwkeras.runs.plan import MODEL_OPTIONS
     from hwkeras.models import MODEL_NAMES, cli_options, model_options, option_type
 
     params = {p.name: p for p in fit_command.params}

@@ -8,6 +8,7 @@ reproducible).
 """
 
 import importlib.metadata
+import json
 import platform
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from hwkeras.errors import UserError
 from hwkeras.metrics import beta_vae, dci, factor_vae, mig, modularity, sap, utils
 from hwkeras.metrics.encoder import ENCODE_BATCH_SIZE, representation_from_model  # noqa: F401
 
@@ -174,3 +176,35 @@ def scalar_rows(record):
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 rows.append((name, key, value))
     return rows
+
+
+# Metric parameters written as METRIC.NAME=VALUE (the command line's --param, config.json's eval_params).
+
+def _parse_value(text):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_assignments(pairs, option):
+    """``("a=1", "b=x")`` -> ``{"a": 1, "b": "x"}`` (values parsed as JSON when they can be)."""
+    parsed = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{option} {pair!r} is not KEY=VALUE")
+        parsed[key.strip()] = _parse_value(value.strip())
+    return parsed
+
+
+def parse_metric_params(pairs, option="--param"):
+    """``("factor_vae.num_train=1000",)`` -> ``{"factor_vae": {"num_train": 1000}}``."""
+    params = {}
+    for key, value in parse_assignments(pairs, option).items():
+        metric, dot, name = key.partition(".")
+        if not dot or not name:
+            raise UserError(f"{option} {key!r} must look like METRIC.NAME=VALUE, "
+                             f"e.g. factor_vae.num_train=1000")
+        params.setdefault(metric, {})[name] = value
+    return params
