@@ -30,8 +30,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-
 from common import machine_description, markdown_table, versions  # noqa: E402
+
 from hwkeras.data import CorrelatedEllipses  # noqa: E402
 from hwkeras.models import build_model  # noqa: E402
 from hwkeras.runs.guard import RunGuard  # noqa: E402
@@ -101,7 +101,8 @@ def measure(name, args, run_dir):
     save = statistics.median(saves)
     with_guard = statistics.median(times["with"]) / step - 1.0
     amortised = save / (args.every * step)
-    return [name, f"{step * 1000:.0f} ms", f"{with_guard * 100:+.1f}%", f"{call * 1e6:.0f} us ({call / step * 100:.3f}%)",
+    return [name, f"{step * 1000:.0f} ms", f"{with_guard * 100:+.1f}%",
+            f"{call * 1e6:.0f} us ({call / step * 100:.3f}%)",
             f"{save * 1000:.0f} ms ({size / 1e6:.1f} MB)", f"{100 * amortised:.3f}%",
             f"{100 * (call / step + amortised):.3f}%"]
 

@@ -32,10 +32,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from common import machine_description, markdown_table, versions  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import hwkeras  # noqa: E402
-from common import machine_description, markdown_table, versions  # noqa: E402
 from hwkeras.data import get_dataset  # noqa: E402
 from hwkeras.data.pipeline import default_workers  # noqa: E402
 
@@ -199,7 +199,8 @@ def main():
     print(f"Machine: {machine_description()}; load average {os.getloadavg()[0]:.1f} at the end")
     print(f"Backend {backend} on {describe_devices()}; "
           f"{versions('keras', 'tensorflow', 'jax', 'torch', 'numpy', 'pillow')}")
-    print(f"Up to {args.batches} timed batches (or {args.seconds:g} s) per pipeline, {args.steps} timed training steps, {default_workers()} "
+    print(f"Up to {args.batches} timed batches (or {args.seconds:g} s) per pipeline, "
+          f"{args.steps} timed training steps, {default_workers()} "
           f"worker threads; 64x64 images\n")
     print(markdown_table(
         ["dataset", "batch", "pipeline", "images/s", "images per CPU-second",

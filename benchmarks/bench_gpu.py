@@ -259,7 +259,8 @@ def profile_variants():
             return UnrolledHead(self.latent_dim, name="posterior")
 
     return {"CHyVAE step": HyperpriorVAE, "without the KL terms": WithoutKL,
-            "without the head's Cholesky": WithoutCholesky, "without both (encoder, dense head, decoder)": WithoutEither,
+            "without the head's Cholesky": WithoutCholesky,
+            "without both (encoder, dense head, decoder)": WithoutEither,
             "head with device_ops.unrolled_cholesky": Unrolled}
 
 
@@ -402,9 +403,8 @@ def loop_rate(step, batch, cfg, host_batch, device):
 
 def run_reference(cfg, budget):
     import numpy as np
-    import torch
-
     import reference_torch as ref
+    import torch
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     emit(kind="device", backend="torch (hand-written)",
@@ -503,7 +503,7 @@ def run_cli(cfg, deadline, env, workdir):
                             "why": (done.stderr.strip().splitlines() or ["?"])[-1][:300]})
             sys.stderr.write(f"--- hwkeras fit failed:\n{done.stderr[-3000:]}\n")
             break
-        device = next((l.strip() for l in done.stdout.splitlines() if l.startswith("Training on")), "")
+        device = next((line.strip() for line in done.stdout.splitlines() if line.startswith("Training on")), "")
         records.append({"kind": "cli", "steps": steps, "batch": 50, "seconds": seconds, "device": device,
                         "command": "hwkeras " + " ".join(command[3:])})
     return records
@@ -588,7 +588,8 @@ def tables(records, cfg):
         lines += ["## hwkeras fit --backend jax, CHyVAE, batch 50 (the CLI end to end)", "",
                   markdown_table(["steps", "wall s"], [[r["steps"], f"{r['seconds']:.1f}"] for r in cli]), "",
                   f"Steady state: {per_step * 1e3:.3f} ms/step = {50 / per_step:,.0f} images/s; start-up, compile and "
-                  f"saving: {fixed:.1f} s. The paper's {PAPER_STEPS:,} steps: **{(fixed + PAPER_STEPS * per_step) / 60:.1f} "
+                  f"saving: {fixed:.1f} s. The paper's {PAPER_STEPS:,} steps: "
+                  f"**{(fixed + PAPER_STEPS * per_step) / 60:.1f} "
                   f"min** (target < 5 min). Device line: {cli[0]['device']}", ""]
         records.append({"kind": "cli_summary", "ms_per_step": per_step * 1e3, "images_per_s": 50 / per_step,
                         "fixed_seconds": fixed, "paper_minutes": (fixed + PAPER_STEPS * per_step) / 60})

@@ -35,6 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.join(HERE, "..")]
 
 import common  # noqa: E402
+
 from hwkeras.data.ground_truth import GroundTruthData  # noqa: E402
 from hwkeras.metrics.evaluate import METRICS, metric_parameters  # noqa: E402
 

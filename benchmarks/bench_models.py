@@ -27,10 +27,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
 from common import machine_description, markdown_table, versions  # noqa: E402
-from hwkeras.models import MODELS, build_model  # noqa: E402
+
 from hwkeras.data import CorrelatedEllipses  # noqa: E402
+from hwkeras.models import MODELS, build_model  # noqa: E402
 
 REFERENCE = "chyvae"
 

@@ -21,9 +21,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
+from common import machine_description, markdown_table, versions  # noqa: E402
 
 import hwkeras  # noqa: E402
-from common import machine_description, markdown_table, versions  # noqa: E402
 from hwkeras.data import get_dataset  # noqa: E402
 from hwkeras.report import TraversalSummaries, latents, write_run_report  # noqa: E402
 from hwkeras.report import run as run_page  # noqa: E402

@@ -10,9 +10,10 @@ over seeds, n) for docs/RESULTS.md.
 
 It runs ``hwkeras sweep`` with the JAX backend (no TensorFlow needed), several trials at once on
 one GPU; on a CPU, ``--backend tensorflow --image-size 32 --evaluate chyvae.factor_vae,dlib.mig``
-makes a table that fits in an hour or two of 2 cores (docs/RESULTS.md says what each table used). Run again with the same arguments, it resumes the sweep in --output-dir: finished trials
-are kept, the others run. --time-budget (default 420 s) stops the trials still running in time for
-the tables to be written inside a 10-minute command; the next run finishes them.
+makes a table that fits in an hour or two of 2 cores (docs/RESULTS.md says what each table used).
+Run again with the same arguments, it resumes the sweep in --output-dir: finished trials are kept,
+the others run. --time-budget (default 420 s) stops the trials still running in time for the
+tables to be written inside a 10-minute command; the next run finishes them.
 """
 
 import argparse
@@ -125,11 +126,13 @@ def main():
     parser.add_argument("--headline", action="store_true",
                         help="Only CHyVAE nu=200, beta-VAE beta=4, FactorVAE gamma=35 (9 trials with 3 seeds).")
     parser.add_argument("--backend", default="jax", choices=("jax", "tensorflow", "torch"),
-                        help="Default jax (the GPU path); on a CPU tensorflow is several times faster (docs/BACKENDS.md).")
+                        help="Default jax (the GPU path); on a CPU tensorflow is several times faster "
+                             "(docs/BACKENDS.md).")
     parser.add_argument("--image-size", type=int, default=64, help="Image side (default 64, the paper's).")
     parser.add_argument("--evaluate", default="factor_vae,mig",
                         help="hwkeras sweep --evaluate (default factor_vae,mig: chyvae.factor_vae, dlib.factor_vae, "
-                             "dlib.mig); on a CPU, chyvae.factor_vae,dlib.mig skips dlib's 960k-image FactorVAE protocol.")
+                             "dlib.mig); on a CPU, chyvae.factor_vae,dlib.mig skips dlib's 960k-image "
+                             "FactorVAE protocol.")
     parser.add_argument("--max-concurrent", type=int, default=14,
                         help="Trials at once on the machine (default 14: one CPU each on 16 cores, sharing the GPU).")
     parser.add_argument("--gpus-per-trial", type=float, help="Default: the GPUs divided among --max-concurrent.")
@@ -137,7 +140,8 @@ def main():
                         help="Seconds after which running trials stop (0: none); rerun to finish them.")
     parser.add_argument("--output-dir", help="Default: results/TABLE.")
     parser.add_argument("--report", action="store_true", help="Also write the pages (slower: loads every model).")
-    parser.add_argument("--table-only", action="store_true", help="Print the table of the sweep already in --output-dir.")
+    parser.add_argument("--table-only", action="store_true",
+                        help="Print the table of the sweep already in --output-dir.")
     parser.add_argument("--dry-run", action="store_true", help="Print the hwkeras sweep command only.")
     args = parser.parse_args()
     args.output_dir = args.output_dir or os.path.join("results", args.table)
@@ -161,7 +165,8 @@ def main():
     print(f"\n## {TABLES[args.table]}\n")
     print(draft_table(args.output_dir))
     print(f"\nCommand: python benchmarks/results.py {shlex.join(sys.argv[1:])}")
-    print(f"Machine: {gpu_names()}; {machine_description()}; {versions('hwkeras', 'keras', 'jax', 'jaxlib', 'ray', 'numpy', 'scikit-learn')}")
+    print(f"Machine: {gpu_names()}; {machine_description()}; "
+          f"{versions('hwkeras', 'keras', 'jax', 'jaxlib', 'ray', 'numpy', 'scikit-learn')}")
     return 0
 
 

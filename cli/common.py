@@ -14,11 +14,18 @@ import click
 
 from hwkeras.devices import BACKENDS
 from hwkeras.errors import Failed, RunStopped, UserError
+
 # The library's helpers the commands use as they are (checked paths, quiet framework start-up).
-from hwkeras.files import (check_creatable_dir, check_output_file, check_plain_name,  # noqa: F401
-                           check_replaceable, one_line)
-from hwkeras.frameworks import (TENSORFLOW_INSTALL, muted_native_stderr, require_tensorflow,  # noqa: F401
-                                set_random_seed, start_keras, start_tensorflow, tensorflow_installed)
+from hwkeras.files import check_creatable_dir, check_output_file, check_plain_name, check_replaceable, one_line  # noqa: F401
+from hwkeras.frameworks import (  # noqa: F401
+    TENSORFLOW_INSTALL,
+    muted_native_stderr,
+    require_tensorflow,
+    set_random_seed,
+    start_keras,
+    start_tensorflow,
+    tensorflow_installed,
+)
 from hwkeras.metrics.evaluate import parse_assignments, parse_metric_params  # noqa: F401
 
 

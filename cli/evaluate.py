@@ -12,8 +12,18 @@ import os
 
 import click
 
-from hwkeras.cli.common import (Command, InputError, backend_option, check_output_file, examples, load_model, one_line,
-                                parse_assignments, parse_metric_params, resolve_run)
+from hwkeras.cli.common import (
+    Command,
+    InputError,
+    backend_option,
+    check_output_file,
+    examples,
+    load_model,
+    one_line,
+    parse_assignments,
+    parse_metric_params,
+    resolve_run,
+)
 from hwkeras.files import write_json_atomically
 from hwkeras.metrics.evaluate import METRICS, PROTOCOLS
 from hwkeras.runs import layout

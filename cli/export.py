@@ -4,8 +4,19 @@ import os
 
 import click
 
-from hwkeras.cli.common import (Command, InputError, check_creatable_dir, check_replaceable, examples, export_in_tensorflow,
-                                load_model, read_json, require_tensorflow, resolve_run, start_keras)
+from hwkeras.cli.common import (
+    Command,
+    InputError,
+    check_creatable_dir,
+    check_replaceable,
+    examples,
+    export_in_tensorflow,
+    load_model,
+    read_json,
+    require_tensorflow,
+    resolve_run,
+    start_keras,
+)
 from hwkeras.runs import layout
 
 

@@ -60,8 +60,10 @@ def _dataset_names():
 @click.option("--distribute", type=click.Choice(DISTRIBUTIONS), default=DEFAULTS["distribute"], show_default=True,
               help="Split each batch over all local devices: data-parallel (--backend jax) or mirrored "
                    "(tensorflow; MultiWorkerMirroredStrategy when TF_CONFIG is set).")
-@click.option("--image-size", type=int, default=DEFAULTS["image_size"], show_default=True, help="Image height and width (multiple of 16).")
-@click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Seed of the data stream, the weights and the noise.")
+@click.option("--image-size", type=int, default=DEFAULTS["image_size"], show_default=True,
+              help="Image height and width (multiple of 16).")
+@click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True,
+              help="Seed of the data stream, the weights and the noise.")
 @click.option("--output-dir", type=click.Path(), default=DEFAULTS["output_dir"], show_default=True,
               help="Parent of the run directory.")
 @click.option("--run-name", help="Name of the run directory and export.  [DATASET-MODEL-TIMESTAMP]")
@@ -76,7 +78,8 @@ def _dataset_names():
                    "TensorBoard (logs/steps).  [max(1, STEPS // 100): 100 rows or more from 100 steps]")
 @click.option("--eval-every", type=int,
               help="Every N steps, compute --eval-metrics and log them (history.csv, TensorBoard) as eval_<metric>.")
-@click.option("--eval-metrics", default=DEFAULTS["eval_metrics"], show_default=True, help="Metrics for --eval-every ('all' or a list).")
+@click.option("--eval-metrics", default=DEFAULTS["eval_metrics"], show_default=True,
+              help="Metrics for --eval-every ('all' or a list).")
 @click.option("--eval-param", "eval_params", multiple=True, metavar="METRIC.NAME=VALUE",
               help="Smaller samples for --eval-every, e.g. mig.num_train=2000 (repeatable).")
 @click.option("--checkpoint-every", type=int, default=DEFAULTS["checkpoint_every"], show_default=True,

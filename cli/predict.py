@@ -11,7 +11,7 @@ import re
 import click
 import numpy as np
 
-from hwkeras.cli.common import Command, InputError, examples, check_creatable_dir, check_output_file, start_tensorflow
+from hwkeras.cli.common import Command, InputError, check_creatable_dir, check_output_file, examples, start_tensorflow
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -42,7 +42,8 @@ def load_npy(path):
     try:
         array = np.load(path)
     except (OSError, ValueError, EOFError) as exc:
-        raise InputError(f"{path} is neither a folder of images nor a readable .npy file ({exc.__class__.__name__})") from None
+        raise InputError(f"{path} is neither a folder of images nor a readable .npy file "
+                         f"({exc.__class__.__name__})") from None
     if not isinstance(array, np.ndarray):
         raise InputError(f"{path} is an .npz archive; --input takes one .npy array")
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
@@ -280,5 +281,5 @@ def _first_line(exc):
     text = getattr(exc, "message", None) or str(exc)
     if "assertion failed: [" in text:
         return text.split("assertion failed: [", 1)[1].split("] [", 1)[0]
-    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else exc.__class__.__name__

@@ -8,8 +8,15 @@ import os
 
 import click
 
-from hwkeras.cli.common import (Command, InputError, backend_option, check_output_file, check_replaceable, examples,
-                                start_keras)
+from hwkeras.cli.common import (
+    Command,
+    InputError,
+    backend_option,
+    check_output_file,
+    check_replaceable,
+    examples,
+    start_keras,
+)
 from hwkeras.files import is_report_page
 from hwkeras.runs import layout
 

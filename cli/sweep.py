@@ -230,8 +230,8 @@ def plan_sweep(spec, sweep_dir):
     """Checks every configuration as ``hwkeras fit`` would (its ``plan_fit``, models built on the CPU)
     before anything is written or Ray started; InputError (one line) for bad input."""
     from hwkeras.cli.common import start_keras
-    from hwkeras.runs.plan import check_fit, plan_fit
     from hwkeras.models import check_model_name
+    from hwkeras.runs.plan import check_fit, plan_fit
     from hwkeras.sweep import directory, grid
 
     try:

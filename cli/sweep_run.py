@@ -36,7 +36,8 @@ class Progress:
             record = {"trial": name, "status": "failed",
                       "error": f"the trial's Ray worker ended without finishing it: {message or 'no message'}"}
             os.makedirs(results.run_dir(self.plan.sweep_dir, trial), exist_ok=True)
-            write_json_atomically(record, os.path.join(results.run_dir(self.plan.sweep_dir, trial), results.TRIAL_RECORD))
+            write_json_atomically(record,
+                                  os.path.join(results.run_dir(self.plan.sweep_dir, trial), results.TRIAL_RECORD))
         self.ended += 1
         click.echo(f"[{self.ended}/{self.total}] {describe(record, name, self.plan.sweep_dir)}")
         directory.tables(self.plan.sweep_dir, self.plan.spec, self.plan.trials, running=self.running)
@@ -69,8 +70,8 @@ def no_report(plan, options):
 
 def prepare_data_once(plan):
     """Builds a dataset's GPU cache (e.g. the ellipse grid) here, once, rather than in every trial at once."""
-    from hwkeras.runs.session import _log_data_progress
     from hwkeras.data import get_dataset
+    from hwkeras.runs.session import _log_data_progress
 
     first = plan.options[plan.trials[0].name]
     _log_data_progress()
@@ -102,7 +103,8 @@ def run_sweep(plan, options, select_by, new):
             plan.spec = spec = directory.write_spec(sweep_dir, spec)
         backend = os.environ.get("KERAS_BACKEND", "tensorflow")
         click.echo(f"hwkeras sweep: {len(plan.trials)} trials ({configurations} configuration"
-                   f"{'s' if configurations != 1 else ''} x {spec['seeds']} seeds), {len(to_run)} to run, in {sweep_dir}")
+                   f"{'s' if configurations != 1 else ''} x {spec['seeds']} seeds), {len(to_run)} to run, "
+                   f"in {sweep_dir}")
         resumed = set()
         for trial in to_run:
             checkpoint = directory.resumable(sweep_dir, trial)
@@ -134,7 +136,8 @@ def finish(plan, options, select_by):
     from hwkeras.sweep import selection
 
     sweep_dir = plan.sweep_dir
-    rows, chosen, notes = directory.aggregate(sweep_dir, plan.spec, plan.trials, options.get("tradeoff_metric"), select_by)
+    rows, chosen, notes = directory.aggregate(sweep_dir, plan.spec, plan.trials, options.get("tradeoff_metric"),
+                                              select_by)
     for note in notes:
         click.echo(f"Note: {note}", err=True)
     counts = {s: sum(r["status"] == s for r in rows) for s in results.STATUSES}
@@ -154,7 +157,8 @@ def finish(plan, options, select_by):
     click.echo(", ".join(f"{n} {s}" for s, n in counts.items() if n))
     unfinished = counts["failed"] + counts["stopped"] + counts["pending"]
     if unfinished:
-        message = f"{unfinished} of {len(rows)} trials did not finish; hwkeras sweep --resume {sweep_dir} runs them again"
+        message = (f"{unfinished} of {len(rows)} trials did not finish; "
+                   f"hwkeras sweep --resume {sweep_dir} runs them again")
         if counts["failed"]:
             raise click.ClickException(message)
         click.echo(message)

@@ -2,14 +2,17 @@
 
 Images are float32 in [0, 1] with shape (batch, H, W, C); the batch size is dynamic.
 
-| signature | inputs | outputs |
-|---|---|---|
-| ``serving_default``, ``encode`` | ``images`` | ``mean`` (batch, p) and ``scale_tril`` (batch, p, p) for CHyVAE, ``log_variance`` (batch, p) for the diagonal baselines |
-| ``decode`` | ``z`` (batch, p) | ``images``: pixel probabilities |
-| ``reconstruct`` | ``images`` | ``images`` = decode(encode(images).mean) |
-| ``sample`` | ``num_samples`` (int32 scalar) | ``images``, ``z``: new draws on each call |
-| ``sample_seeded`` | ``num_samples``, ``seed`` (int32 scalars), and for CHyVAE ``nu`` (float32 scalar, <= 0 for the model's) | ``images``, ``z``: the same seed gives the same draws |
-| ``traverse`` | ``image`` (H, W, C) | ``images`` (p, steps, H, W, C): latent d swept over ``values`` (-3..3) in row d; ``values`` |
+Signatures (name: inputs -> outputs):
+
+* ``serving_default``, ``encode``: ``images`` -> ``mean`` (batch, p) and ``scale_tril``
+  (batch, p, p) for CHyVAE, ``log_variance`` (batch, p) for the diagonal baselines;
+* ``decode``: ``z`` (batch, p) -> ``images``: pixel probabilities;
+* ``reconstruct``: ``images`` -> ``images`` = decode(encode(images).mean);
+* ``sample``: ``num_samples`` (int32 scalar) -> ``images``, ``z``: new draws on each call;
+* ``sample_seeded``: ``num_samples``, ``seed`` (int32 scalars), and for CHyVAE ``nu`` (float32
+  scalar, <= 0 for the model's) -> ``images``, ``z``: the same seed gives the same draws;
+* ``traverse``: ``image`` (H, W, C) -> ``images`` (p, steps, H, W, C): latent d swept over
+  ``values`` (-3..3) in row d; ``values``.
 
 Inputs of the wrong size, channel count or range, or with NaN or inf pixels, fail with an
 InvalidArgumentError that says what was expected; a wrong dtype fails TensorFlow's own signature
@@ -48,9 +51,11 @@ def _checked_images(images, image_shape):
             tf.debugging.assert_equal(tf.shape(images)[3], tf.constant(c),
                                       message=f"wrong channel count: expected {expected}"),
             tf.debugging.assert_greater_equal(tf.reduce_min(images), 0.0,
-                                              message=f"pixel values below 0: expected {expected} (divide uint8 pixels by 255)"),
+                                              message=f"pixel values below 0: expected {expected} "
+                                                      "(divide uint8 pixels by 255)"),
             tf.debugging.assert_less_equal(tf.reduce_max(images), 1.0,
-                                           message=f"pixel values above 1: expected {expected} (divide uint8 pixels by 255)"),
+                                           message=f"pixel values above 1: expected {expected} "
+                                                   "(divide uint8 pixels by 255)"),
         ]
     with tf.control_dependencies(checks):
         return tf.identity(images)

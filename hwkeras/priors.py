@@ -14,10 +14,17 @@ from keras import ops
 from scipy import special
 
 from hwkeras.device_ops import constant
+
 # The hyperprior's parameters and their checks need no Keras (the CLI checks them before Keras
 # loads); they are used here under their usual names.
-from hwkeras.hyperparameters import (DEFAULT_NU, check_nu, hyperprior_parameters, nu_rule,  # noqa: F401
-                                     prior_scale, prior_scale_factor)
+from hwkeras.hyperparameters import (  # noqa: F401
+    DEFAULT_NU,
+    check_nu,
+    hyperprior_parameters,
+    nu_rule,
+    prior_scale,
+    prior_scale_factor,
+)
 
 
 def multivariate_lgamma(a, p):

@@ -1,7 +1,7 @@
 """Encoder heads: features -> parameters of the Gaussian posterior q(z|x)."""
 
-import numpy as np
 import keras
+import numpy as np
 from keras import ops
 
 from hwkeras.device_ops import cholesky, constant

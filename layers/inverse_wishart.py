@@ -6,8 +6,8 @@ then Sigma = W^-1 ~ IW(Psi, nu). On the TensorFlow backend TFP's ``WishartTriL``
 this; on the other backends ``bartlett_inverse_wishart`` does it in keras.ops.
 """
 
-import numpy as np
 import keras
+import numpy as np
 from keras import ops
 
 from hwkeras import priors

@@ -3,9 +3,10 @@
     KERAS_BACKEND=jax python tests/backend_worker.py WORKDIR
 
 writes WORKDIR/<backend>.npz. ``KERAS_BACKEND=tensorflow python tests/backend_worker.py WORKDIR --load``
-loads the .keras files the other backends saved there and writes WORKDIR/tensorflow_loaded.npz. The TensorFlow role runs first: it saves every model's initial
-weights (``<model>.weights.h5``) and a ``.keras`` file per round-trip model, which the other
-backends load, so all backends start from the same weights. Inputs, noise and the
+loads the .keras files the other backends saved there and writes WORKDIR/tensorflow_loaded.npz.
+The TensorFlow role runs first: it saves every model's initial weights (``<model>.weights.h5``)
+and a ``.keras`` file per round-trip model, which the other backends load, so all backends
+start from the same weights. Inputs, noise and the
 discriminator's permutation are fixed numpy arrays rebuilt identically in every role.
 Models trained in the "vae-first" order (BF-VAE) get a second batch for their discriminator step,
 with its own fixed noise.
@@ -16,15 +17,15 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
 import hwkeras  # noqa: E402, F401
-from hwkeras.models import MODELS, build_model  # noqa: E402
 from hwkeras.baselines import discriminator as adversary  # noqa: E402
 from hwkeras.layers import InverseWishartSampler  # noqa: E402
 from hwkeras.layers.inverse_wishart import bartlett_inverse_wishart  # noqa: E402
+from hwkeras.models import MODELS, build_model  # noqa: E402
 from hwkeras.special import digamma, lgamma  # noqa: E402
 from tests import precision_check  # noqa: E402
 

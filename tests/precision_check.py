@@ -28,8 +28,8 @@ of the inputs or of the result is already 2^-9 = 0.2%.
 
 import os
 
-import numpy as np
 import keras
+import numpy as np
 from keras import ops
 
 from hwkeras.models import build_model
@@ -138,7 +138,8 @@ def check(out, name):
         assert error.max() <= WORST and np.median(error) <= TYPICAL, (term, error.max(), np.median(error))
     assert bool(out[f"{prefix}/float32_dtypes"])
     assert str(out[f"{prefix}/encoder_policy"]) == MIXED and str(out[f"{prefix}/head_policy"]) == "float32"
-    assert bool(out[f"{prefix}/fit_finite"]) and float(out[f"{prefix}/fit_after"]) < 0.9 * float(out[f"{prefix}/fit_before"])
+    assert (bool(out[f"{prefix}/fit_finite"])
+            and float(out[f"{prefix}/fit_after"]) < 0.9 * float(out[f"{prefix}/fit_before"]))
     assert list(np.atleast_1d(out[f"{prefix}/tracker_dtypes"])) == ["float32"]
     assert str(out[f"{prefix}/loaded_policy"]) == MIXED and str(out[f"{prefix}/loaded_encoder_policy"]) == MIXED
     np.testing.assert_array_equal(out[f"{prefix}/loaded_call"], out[f"{prefix}/saved_call"])

@@ -26,7 +26,8 @@ def make_run(run_dir, model="chyvae", seed=0, epochs=2, steps_per_epoch=2, evalu
 
     from hwkeras import build_model
     from hwkeras.data import get_dataset
-    from hwkeras.metrics.evaluate import evaluate as evaluate_fn, representation_from_model
+    from hwkeras.metrics.evaluate import evaluate as evaluate_fn
+    from hwkeras.metrics.evaluate import representation_from_model
 
     os.makedirs(run_dir)
     dataset = get_dataset(DATASET, image_size=IMAGE_SIZE)

@@ -59,7 +59,8 @@ def in_tensorflow(results):
     command = EXPORT_COMMAND + [os.path.join(workdir, f"{backend}_chyvae.keras"), "--output",
                                 os.path.join(workdir, "export")]
     exported = subprocess.run(command, env=env, capture_output=True, text=True, timeout=deadline(300))
-    loaded = worker.load_under_tensorflow(workdir) if ACTIVE == "tensorflow" else _worker(workdir, "tensorflow", load=True)
+    loaded = (worker.load_under_tensorflow(workdir) if ACTIVE == "tensorflow"
+              else _worker(workdir, "tensorflow", load=True))
     return {"export": exported, "export_env": env, "export_command": command, **loaded}
 
 

@@ -5,14 +5,14 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
-import keras
 
 import hwkeras
 from hwkeras.baselines import discriminator as adversary
-from hwkeras.models import MODELS, build_model, model_options
 from hwkeras.export import export_saved_model
+from hwkeras.models import MODELS, build_model, model_options
 from tests.helpers import deadline, ellipse_batch
 
 # Served in a fresh process with keras, hwkeras and TFP unimportable, as on a serving machine.

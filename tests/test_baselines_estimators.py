@@ -6,11 +6,9 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from scipy import special, stats
 
-from hwkeras.baselines import BFVAE1, BFVAE2, FactorVAE, VAE, BFVAE0
-from hwkeras.baselines.beta_tcvae import BetaTCVAE
+from hwkeras.baselines import BFVAE0, BFVAE1, BFVAE2, VAE, FactorVAE, gamma_prior
 from hwkeras.baselines import discriminator as adversary
-from hwkeras.baselines import gamma_prior
-from hwkeras.baselines.beta_tcvae import total_correlation
+from hwkeras.baselines.beta_tcvae import BetaTCVAE, total_correlation
 from hwkeras.baselines.vae import diagonal_gaussian_kl
 from tests.helpers import ellipse_batch
 

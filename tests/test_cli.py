@@ -38,7 +38,7 @@ def run(*args, cwd=None):
 def test_bad_input_gives_one_line_error(tmp_path, args, message):
     result = run("fit", "--output-dir", str(tmp_path / "runs"), "--export-dir", str(tmp_path / "sm"), *args)
     assert result.returncode == 2, result.stderr
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == [lines[0]] and lines[0].startswith("Error: ") and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "runs").exists()

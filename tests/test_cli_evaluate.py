@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from hwkeras.data.ground_truth import GroundTruthData
-
 from hwkeras.cli import common as cli_common
 from hwkeras.cli import evaluate as cli_evaluate
+from hwkeras.data.ground_truth import GroundTruthData
 
 
 class Grid(GroundTruthData):

@@ -83,8 +83,8 @@ def test_hidden_units_default_to_the_dataset_s_width(tmp_path):
 def test_the_model_options_are_the_registry_s():
     """--nu, --psi, --beta, ... are generated from the registry's entries: one per command-line option
     of a model, of its declared type, whose help names each model that takes it and its default."""
-    from hwkeras.runs.plan import MODEL_OPTIONS
     from hwkeras.models import MODEL_NAMES, cli_options, model_options, option_type
+    from hwkeras.runs.plan import MODEL_OPTIONS
 
     params = {p.name: p for p in fit_command.params}
     assert set(MODEL_OPTIONS) | {"psi"} == set(cli_options()) and "psi" not in MODEL_OPTIONS

@@ -23,7 +23,7 @@ def run(*args, cwd):
 
 def assert_one_line_error(result, message):
     assert result.returncode == 2, result.stderr
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
 
 
@@ -86,10 +86,12 @@ def test_predict_reconstruct_from_npy_and_from_images(exported):
 
 def test_predict_samples_and_traversals_to_folders(exported):
     root, _ = exported
-    result = run("predict", "sm", "--signature", "sample_seeded", "--num-samples", 4, "--seed", 5, "--output", "s", cwd=root)
+    result = run("predict", "sm", "--signature", "sample_seeded", "--num-samples", 4, "--seed", 5, "--output", "s",
+                 cwd=root)
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(root / "s")) == ["00000.png", "00001.png", "00002.png", "00003.png", "outputs.npz"]
-    again = run("predict", "sm", "--signature", "sample_seeded", "--num-samples", 4, "--seed", 5, "--output", "s2.npz", cwd=root)
+    again = run("predict", "sm", "--signature", "sample_seeded", "--num-samples", 4, "--seed", 5,
+                "--output", "s2.npz", cwd=root)
     assert again.returncode == 0
     np.testing.assert_array_equal(np.load(root / "s" / "outputs.npz")["z"], np.load(root / "s2.npz")["z"])
     np.save(root / "one.npy", np.zeros((16, 16, 1), np.float32))

@@ -63,7 +63,8 @@ def test_factor_snapping_matches_the_authors_grid():
     """u = (clip(v, -1, 1) + 1) / 2 snapped down to linspace(0, 1, size)."""
     data = CorrelatedEllipses()
     rs = np.random.RandomState(7)
-    v = rs.multivariate_normal(np.zeros(4), np.array([[1, .5, 0, 0], [.5, 1, 0, 0], [0, 0, 1, .5], [0, 0, .5, 1]]), size=500)
+    v = rs.multivariate_normal(np.zeros(4), np.array([[1, .5, 0, 0], [.5, 1, 0, 0], [0, 0, 1, .5], [0, 0, .5, 1]]),
+                               size=500)
     u = (np.clip(v, -1, 1) + 1) / 2
     expected = np.stack(
         [np.searchsorted(np.linspace(0, 1, n), u[:, k], side="right") - 1 for k, n in enumerate(data.factor_sizes)], 1

@@ -147,7 +147,8 @@ def test_every_dataset_streams_without_tensorflow(tmp_path, backend):
         "import sys\nfor name in ('tensorflow', 'tensorflow_probability', 'tf_keras'):\n    sys.modules[name] = None\n")
     env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(blocker))
     script = NO_TF_SCRIPT.format(root=ROOT, tmp=str(tmp_path))
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=deadline(300))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                          timeout=deadline(300))
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["backend"] == backend and report["tensorflow"] is False

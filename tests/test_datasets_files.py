@@ -79,7 +79,8 @@ def test_celeba_partition_file_crops_and_gray(tmp_path):
     assert {s: split_names(tmp_path, s) for s in expected} == expected
     os.remove(tmp_path / "Eval" / "list_eval_partition.txt")
     bucket = {f"{i:06d}.jpg": int(hashlib.md5(f"{i:06d}.jpg".encode()).hexdigest(), 16) % 10 for i in range(1, 25)}
-    by_hash = {"train": sorted(n for n, b in bucket.items() if b < 8), "valid": sorted(n for n, b in bucket.items() if b == 8),
+    by_hash = {"train": sorted(n for n, b in bucket.items() if b < 8),
+               "valid": sorted(n for n, b in bucket.items() if b == 8),
                "test": sorted(n for n, b in bucket.items() if b == 9)}
     assert {s: split_names(tmp_path, s) for s in expected} == by_hash != expected
 

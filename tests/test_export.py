@@ -59,7 +59,8 @@ def test_saved_model_serves_without_hwkeras(tmp_path, kind, shape):
     assert report["reconstruct_minus_decode_mean"] < 1e-5
     assert report["sample"] == {"images": [4, *shape], "z": [4, p]}
     assert report["sample_calls_differ"]
-    assert report["sample_seeded_inputs"] == (["nu", "num_samples", "seed"] if kind == "chyvae" else ["num_samples", "seed"])
+    assert report["sample_seeded_inputs"] == (["nu", "num_samples", "seed"] if kind == "chyvae"
+                                              else ["num_samples", "seed"])
     assert report["sample_seeded_repeats"] and report["sample_seeded_other_seed_differs"]
     assert report["traverse"] == {"images": [p, 10, *shape], "values": [10]}
     np.testing.assert_allclose(report["traverse_values"], np.linspace(-3, 3, 10), atol=1e-6)

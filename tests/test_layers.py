@@ -1,8 +1,8 @@
 """The custom layers against numpy and distributional oracles."""
 
+import keras
 import numpy as np
 import pytest
-import keras
 
 from hwkeras.layers import (
     CholeskyGaussianHead,
@@ -99,12 +99,13 @@ def test_encoder_decoder_shapes(shape, hidden):
     assert tuple(encoder(x).shape) == (2, hidden)
     assert tuple(decoder(np.zeros((2, 6), "float32")).shape) == (2,) + shape
     # The paper's architecture: 4x4 stride-2 convolutions with 32, 32, 64, 64 filters.
-    convs = [l for l in encoder.layers if isinstance(l, keras.layers.Conv2D)]
+    convs = [layer for layer in encoder.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [c.filters for c in convs] == [32, 32, 64, 64]
     assert all(c.kernel_size == (4, 4) and c.strides == (2, 2) for c in convs)
 
 
-@pytest.mark.parametrize("shape,match", [((50, 64, 1), "multiples of 16"), ((64, 64, 2), "channels"), ((64, 64), "height, width")])
+@pytest.mark.parametrize("shape,match", [((50, 64, 1), "multiples of 16"), ((64, 64, 2), "channels"),
+                                         ((64, 64), "height, width")])
 def test_bad_image_shapes_are_rejected(shape, match):
     with pytest.raises(ValueError, match=match):
         build_encoder(shape)

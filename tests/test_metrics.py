@@ -12,7 +12,6 @@ import pytest
 from hwkeras.data.ground_truth import GroundTruthData
 from hwkeras.metrics import beta_vae, dci, factor_vae, mig, modularity, sap, utils
 
-
 # ------------------------------------------------------------------------------------------
 # Toy datasets and representations.
 # ------------------------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 import warnings
 
+import keras
 import numpy as np
 import pytest
-import keras
 import tensorflow as tf
 from scipy import special
 
@@ -93,8 +93,8 @@ def test_each_term_matches_its_definition_with_fixed_noise():
     logits = np.asarray(model.decode_logits(z.astype("float32")), "float64")
     probs = special.expit(logits)
     reconstruction = -(x * np.log(probs) + (1 - x) * np.log1p(-probs)).reshape(6, -1).sum(axis=1)
-    a, b = np.transpose([_closed_forms_float64(m, l @ l.T, zt, model.psi, NU)
-                         for m, l, zt in zip(mean, scale_tril, z_tilde)])
+    a, b = np.transpose([_closed_forms_float64(m, tril @ tril.T, zt, model.psi, NU)
+                         for m, tril, zt in zip(mean, scale_tril, z_tilde)])
     assert np.all(a > 0.3) and np.all(b > 0.04)  # far from 0: a sign or a factor shows
     np.testing.assert_allclose(terms["reconstruction"], reconstruction, rtol=0, atol=1e-3)
     np.testing.assert_allclose(terms["kl_latent"], a, rtol=1e-4, atol=1e-5)

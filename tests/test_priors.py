@@ -69,7 +69,8 @@ def inverse_wishart_logpdf(sigmas, psi, nu):
     """log IW(Sigma; Psi, nu) of a stack of Sigmas, vectorised (checked against scipy's logpdf below)."""
     p = psi.shape[0]
     return (nu / 2 * np.linalg.slogdet(psi)[1] - nu * p / 2 * np.log(2) - special.multigammaln(nu / 2, p)
-            - (nu + p + 1) / 2 * np.linalg.slogdet(sigmas)[1] - 0.5 * np.einsum("ij,bji->b", psi, np.linalg.inv(sigmas)))
+            - (nu + p + 1) / 2 * np.linalg.slogdet(sigmas)[1]
+            - 0.5 * np.einsum("ij,bji->b", psi, np.linalg.inv(sigmas)))
 
 
 @pytest.mark.parametrize("seed,p", [(4, 2), (5, 4), (6, 7), (7, 10)])

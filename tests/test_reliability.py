@@ -113,7 +113,7 @@ def interrupted_then_resumed(tmp_path, monkeypatch, name, args, sig, every):
     else:
         assert code == 128 + sig, err
         assert config["steps_trained"] == newest
-        line = [l for l in err.splitlines() if l.startswith("Interrupted")]
+        line = [text for text in err.splitlines() if text.startswith("Interrupted")]
         assert line == [f"Interrupted by {signal.Signals(sig).name} after step {newest}: checkpoint "
                         f"saved. Resume with: hwkeras fit --resume runs/{run_name}"], err
     monkeypatch.chdir(tmp_path)
@@ -129,7 +129,8 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_weights(tmp_path, monkeypatc
     run_dir, resumed_from = interrupted_then_resumed(tmp_path, monkeypatch, "chyvae", CHYVAE, sig, every=4)
     config = json.loads((run_dir / "config.json").read_text())
     assert config["completed"] is True and config["steps_trained"] == 48
-    for ours, theirs in zip(final_weights(run_dir / "model.keras"), final_weights(reference / "chyvae" / "model.keras")):
+    for ours, theirs in zip(final_weights(run_dir / "model.keras"),
+                            final_weights(reference / "chyvae" / "model.keras")):
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5, err_msg=f"resumed from step {resumed_from}")
     header, rows = history(run_dir)
     assert [row.split(",")[0] for row in rows] == ["0", "1", "2", "3"]  # each epoch once

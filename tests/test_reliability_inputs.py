@@ -290,8 +290,7 @@ def test_evaluate_names_an_image_size_mismatch(run_dir, monkeypatch):
 
 
 def test_a_truncated_keras_file_is_named_as_such(tmp_path):
-    from hwkeras.cli.common import load_model
-    from hwkeras.cli.common import InputError
+    from hwkeras.cli.common import InputError, load_model
 
     path = tmp_path / "m.keras"
     path.write_bytes(b"PK\x03\x04 cut short")

@@ -352,8 +352,8 @@ def test_sweep_page_in_chromium(tiny_sweep, tmp_path):
 
 
 def test_sweep_uses_its_own_tradeoff_png(tiny_sweep, tmp_path):
-    from hwkeras.sweep.tradeoff import tradeoff_plot
     from hwkeras.report.sweep import SUMMARY, read_csv
+    from hwkeras.sweep.tradeoff import tradeoff_plot
 
     sweep_dir, _ = tiny_sweep
     copy = tmp_path / "sweep"
@@ -424,7 +424,8 @@ def fit(log_dir):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(x, batch_size=8, epochs=2, verbose=0, callbacks=[callback])
-    return {"written": callback.written, "notes": [str(w.message) for w in caught if "TraversalSummaries" in str(w.message)]}
+    return {"written": callback.written,
+            "notes": [str(w.message) for w in caught if "TraversalSummaries" in str(w.message)]}
 
 with_tensorboard = fit(sys.argv[1] + "/with")
 for name in [m for m in sys.modules if m == "tensorboard" or m.startswith("tensorboard.")]:

@@ -145,7 +145,8 @@ def test_summary_csv_is_the_mean_and_sd_over_seeds(sweep):
     _, rows = read_csv(os.path.join(sweep["dir"], "results.csv"))
     header, summary = read_csv(os.path.join(sweep["dir"], "summary.csv"))
     assert header[:5] == ["configuration", "model", "beta", "nu", "n"]
-    assert [s["configuration"] for s in summary] == ["chyvae-nu=5", "chyvae-nu=20", "beta-vae-beta=1", "beta-vae-beta=4"]
+    assert [s["configuration"] for s in summary] == ["chyvae-nu=5", "chyvae-nu=20",
+                                                     "beta-vae-beta=1", "beta-vae-beta=4"]
     for s in summary:
         group = [r for r in rows if r["configuration"] == s["configuration"]]
         assert s["n"] == "2"
@@ -223,7 +224,8 @@ from hwkeras.models import load_model
 functions = [representation_with_kl(load_model(path)) for path in json.loads(sys.argv[1])]
 dataset = get_dataset("correlated-ellipses", image_size=32)
 print(json.dumps({variant: compute_udr(dataset, functions, np.random.RandomState(0), batch_size=10, num_data_points=100,
-                                       correlation_matrix=variant)["model_scores"] for variant in ("lasso", "spearman")}))
+                                       correlation_matrix=variant)["model_scores"]
+                  for variant in ("lasso", "spearman")}))
 """
 
 
@@ -254,7 +256,8 @@ def test_udr_columns_within_configurations_and_all_to_all(sweep):
         with np.load(os.path.join(sweep["dir"], r["run_dir"], "udr_codes.npz")) as data:
             codes[r["trial"]] = (data["codes"], data["kl"])
             assert data["codes"].shape == (100, 3) and data["kl"].shape == (3,)
-    groups = {c: [r["trial"] for r in rows if r["configuration"] == c] for c in dict.fromkeys(r["configuration"] for r in rows)}
+    groups = {c: [r["trial"] for r in rows if r["configuration"] == c]
+              for c in dict.fromkeys(r["configuration"] for r in rows)}
     for prefix, members in [("udr_", g) for g in groups.values()] + [("udr_a2a_", [r["trial"] for r in rows])]:
         for variant in ("lasso", "spearman"):
             expected = udr_from_codes([codes[m][0] for m in members], [codes[m][1] for m in members],

@@ -117,9 +117,10 @@ def npz_member_memmap(path, key, cache_dir=None, transform=None, tag="raw", lead
 
     ``transform`` maps a chunk of rows to the stored form (dSprites packs its binary pixels
     8 to a byte) and must act row by row. ``leading``: how many leading axes make a row (2 reads
-    a (10, 10, 64, 64) member as 100 images of 64x64, streamed a chunk of images at a time). The cache sits in ``cache_dir``, by default next to
-    the .npz if that folder is writable, else in the user cache directory. Writing goes to a
-    temporary file renamed at the end, so an interrupted build leaves no half-written cache.
+    a (10, 10, 64, 64) member as 100 images of 64x64, streamed a chunk of images at a time).
+    The cache sits in ``cache_dir``, by default next to the .npz if that folder is writable,
+    else in the user cache directory. Writing goes to a temporary file renamed at the end, so
+    an interrupted build leaves no half-written cache.
     """
     transform = transform or (lambda rows: rows)
     with zipfile.ZipFile(path) as archive:
@@ -154,7 +155,8 @@ def npz_member_in_place(path, key):
         handle.seek(info.header_offset + 30 + name_length + extra_length)
         shape, fortran, dtype = _read_header(handle)
         offset = handle.tell()
-    if fortran or dtype.hasobject or offset + dtype.itemsize * int(np.prod(shape, dtype=np.int64)) > os.path.getsize(path):
+    if (fortran or dtype.hasobject
+            or offset + dtype.itemsize * int(np.prod(shape, dtype=np.int64)) > os.path.getsize(path)):
         return None
     return np.memmap(path, dtype, mode="r", offset=offset, shape=tuple(shape))
 

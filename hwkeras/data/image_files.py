@@ -31,9 +31,9 @@ import numpy as np
 from hwkeras.data.arrays import atomic_npy, user_cache_dir, writable_cache_dir
 from hwkeras.data.batching import batch_items, batch_positions, epoch_permutation
 from hwkeras.data.decode import DECODER_VERSION, decode_image
-from hwkeras.data.pipeline import default_workers
 from hwkeras.data.ground_truth import as_random_state
 from hwkeras.data.image_dataset import ImageDataset, to_float_images, warn_skipped
+from hwkeras.data.pipeline import default_workers
 
 log = logging.getLogger("hwkeras.data")
 #: Files decoded per task while building the cache (one progress line per tenth of the files).

@@ -14,8 +14,8 @@ Each metric is a pure function
 
 ``evaluate`` runs several and returns one JSON-ready record. ``compute_udr`` (module ``udr``) is
 the unsupervised UDR score, which compares several models with each other instead of one model
-with known factors. The package needs numpy, scipy and scikit-learn only: the Keras callback that runs metrics during training is
-``hwkeras.runs.callbacks.DisentanglementCallback``.
+with known factors. The package needs numpy, scipy and scikit-learn only: the Keras callback that
+runs metrics during training is ``hwkeras.runs.callbacks.DisentanglementCallback``.
 """
 
 from hwkeras.metrics.beta_vae import compute_beta_vae

@@ -7,9 +7,23 @@ Importing this package loads no Keras: the classes are imported on first use (``
 models added with ``register``.
 """
 
-from hwkeras.models.registry import (MODELS, Memory, ModelEntry, Option, check_model_name, check_options,
-                                     cli_options, describe, memory_traits, model_class, model_names, model_options,
-                                     option_help, option_type, register)
+from hwkeras.models.registry import (
+    MODELS,
+    Memory,
+    ModelEntry,
+    Option,
+    check_model_name,
+    check_options,
+    cli_options,
+    describe,
+    memory_traits,
+    model_class,
+    model_names,
+    model_options,
+    option_help,
+    option_type,
+    register,
+)
 
 __all__ = ["MODELS", "MODEL_NAMES", "Memory", "ModelEntry", "Option", "build_model", "check_model_name",
            "check_options", "cli_options", "describe", "load_model", "memory_traits", "model_class", "model_names",

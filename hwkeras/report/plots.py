@@ -7,8 +7,6 @@ closes its figure.
 import math
 
 from hwkeras.figures import pyplot as _pyplot
-from hwkeras.files import csv_number
-
 
 #: Curves of at least this many points are drawn raw (thin, light) with their EMA (bold) on top.
 SMOOTH_FROM = 10

@@ -21,7 +21,7 @@ from hwkeras.report.run import CONFIG, MODEL, gather_run, is_run_dir, load_image
 from hwkeras.sweep.directory import SWEEP_JSON
 from hwkeras.sweep.results import RESULTS, SUMMARY, TRADEOFF, TRIALS, UDR_COLUMNS
 from hwkeras.sweep.selection import SELECTION
-from hwkeras.sweep.tradeoff import HEADLINE_METRICS, choose_metric, tradeoff_plot
+from hwkeras.sweep.tradeoff import choose_metric, tradeoff_plot
 
 TRIAL_NAME = re.compile(r"^(?P<configuration>.+)-seed(?P<seed>\d+)$")
 #: The UDR column the choice is made by when selection.json is missing (``hwkeras sweep --select-by``'s default).

@@ -342,7 +342,8 @@ def read_run_config(run_dir):
     try:
         config = files.read_config()
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"--resume {run_dir}: {layout.CONFIG} is not readable JSON ({exc.__class__.__name__})") from None
+        raise ValueError(f"--resume {run_dir}: {layout.CONFIG} is not readable JSON "
+                         f"({exc.__class__.__name__})") from None
     except ValueError as exc:  # not an object, or a newer format
         raise ValueError(f"--resume {run_dir}: {exc}") from None
     missing = [key for key in REQUIRED if not isinstance(config, dict) or key not in config]
@@ -371,8 +372,8 @@ def check_steps(steps, trained, finished, run_dir):
 
 def plan_resume(options, given):
     """The ``FitPlan`` that continues ``options["resume"]``; ValueError for what does not fit."""
-    from hwkeras.frameworks import set_random_seed, start_keras
     from hwkeras.data import get_dataset
+    from hwkeras.frameworks import set_random_seed, start_keras
 
     run_dir = os.path.normpath(options["resume"])
     config = read_run_config(run_dir)

@@ -16,6 +16,7 @@ from hwkeras.files import one_line
 from hwkeras.runs import layout
 from hwkeras.runs.plan import MODEL_OPTIONS, PREVIEW_IMAGES
 
+
 def save_keras_atomically(model, path):
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".model.partial-", suffix=".keras", dir=directory)
@@ -115,8 +116,8 @@ def train(plan):
     save_keras_atomically(model, files.model_path)
     save_traversal_grid(model, preview[0], files.traversal)
     save_reconstruction_grid(model, preview[:8], files.reconstructions)
-    written = [layout.CONFIG, layout.MODEL, layout.HISTORY, layout.STEP_HISTORY, layout.TRAVERSAL, layout.RECONSTRUCTIONS,
-               layout.LOGS, layout.CHECKPOINTS]
+    written = [layout.CONFIG, layout.MODEL, layout.HISTORY, layout.STEP_HISTORY, layout.TRAVERSAL,
+               layout.RECONSTRUCTIONS, layout.LOGS, layout.CHECKPOINTS]
     if not options.get("no_report"):
         from hwkeras.report import write_run_report
 

@@ -121,7 +121,8 @@ def aggregate(sweep_dir, spec, trials, tradeoff_metric=None, select_by="udr_lass
             codes[trial.name] = load_udr_codes(results.run_dir(sweep_dir, trial))
         except (OSError, KeyError, ValueError) as exc:
             notes.append(f"{trial.name}: no UDR codes ({exc.__class__.__name__}); it has no UDR")
-    udr = selection.udr_scores(codes, {t.name: t.configuration for t in finished}, seed=spec.get("udr", {}).get("seed", 0))
+    udr = selection.udr_scores(codes, {t.name: t.configuration for t in finished},
+                               seed=spec.get("udr", {}).get("seed", 0))
     rows, summary_rows = tables(sweep_dir, spec, trials, udr=udr, tradeoff_metric=tradeoff_metric)
     chosen = None
     try:

@@ -115,7 +115,8 @@ def select(rows, summary_rows, by, metric_columns):
         "run_dir": chosen.get("run_dir"),
         "reconstruction_nll": csv_number(chosen.get("reconstruction_nll")),
         "best_configuration": best_configuration and {
-            "configuration": best_configuration["configuration"], f"{by}_mean": csv_number(best_configuration[f"{by}_mean"]),
+            "configuration": best_configuration["configuration"],
+            f"{by}_mean": csv_number(best_configuration[f"{by}_mean"]),
             "n": int(best_configuration.get("n") or 0)},
         "agreement": agreement,
         "trials_scored": len(scored),

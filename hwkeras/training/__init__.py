@@ -24,6 +24,7 @@ import keras
 from keras import ops
 
 from hwkeras.hyperparameters import SIMULTANEOUS, UPDATE_ORDERS, VAE_FIRST, images_per_step  # noqa: F401
+
 #: The terms of the discriminator step that replace the VAE pass's in the "vae-first" order.
 DISCRIMINATOR_TERMS = ("discriminator_loss", "discriminator_accuracy")
 

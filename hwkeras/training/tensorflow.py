@@ -3,8 +3,13 @@
 import tensorflow as tf
 from keras import ops
 
-from hwkeras.training import (build_optimizers, has_discriminator, split_batch, split_trainable_weights,
-                              with_discriminator_terms)
+from hwkeras.training import (
+    build_optimizers,
+    has_discriminator,
+    split_batch,
+    split_trainable_weights,
+    with_discriminator_terms,
+)
 
 
 def train_step(model, data):

@@ -99,11 +99,10 @@ def test_a_toy_run_keeps_its_option_in_config_json(tmp_path):
     assert config["model"] == "wobbly-vae" and config["model_options"] == {"wobble_units": 3}
     assert config["model_config"]["wobble_units"] == 3 and config["model_config"]["beta"] == 4.0
     assert (tmp_path / "toy" / "model.keras").is_file()
-    from hwkeras.models import load_model
-
     # load_model imports the registered models' modules too; this process has no toy registered, so
     # importing its module (which registers the class with Keras) is what a plugin's import would do.
     import tests.models.toy_model  # noqa: F401
+    from hwkeras.models import load_model
 
     model = load_model(str(tmp_path / "toy" / "model.keras"))
     assert type(model).__name__ == "WobblyVAE" and model.wobble_units == 3
