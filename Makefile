@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 fit: $(STAMP)
 	$(BIN)/hwkeras fit --preset quick
 
-# Three pytest processes, one per Keras backend (a process holds one backend; docs/TESTING.md):
+# ruff first (a lint error stops here); then three pytest processes, one per Keras backend (a process holds one backend; docs/TESTING.md):
 # TensorFlow runs everything but the parity tests on two xdist workers (a file's tests stay in one
 # worker, so module fixtures are built once); then the parity tests under JAX and PyTorch run side
 # by side, their output shown when both are done. All three parts run even when one fails (one
@@ -32,7 +32,8 @@ SEED ?= $(shell date +%s)
 PYTEST_ARGS ?=
 PYTEST := $(BIN)/python -m pytest -q -p randomly --randomly-seed=$(SEED) $(PYTEST_ARGS)
 test: $(STAMP)
-	@echo "make test: random order from seed $(SEED) (replay it: make test SEED=$(SEED))"; \
+	@echo "make test: ruff check (pyproject.toml's [tool.ruff])"; $(BIN)/ruff check . || exit 1; \
+	echo "make test: random order from seed $(SEED) (replay it: make test SEED=$(SEED))"; \
 	failed=""; logs=$$(mktemp -d); \
 	$(PYTEST) -n 2 --dist loadfile --durations=15 --ignore=tests/test_backends.py || failed="$$failed tensorflow"; \
 	KERAS_BACKEND=jax $(PYTEST) tests/test_backends.py >$$logs/jax 2>&1 & jax=$$!; \

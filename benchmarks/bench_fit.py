@@ -2,8 +2,8 @@
 
 One process, TensorFlow backend, batch 64 of 64x64x1 images, latent 10. The hwkeras side is what
 ``hwkeras fit`` runs: ``model.fit`` of a HyperpriorVAE on ``dataset.batches(64)`` (the tf.data
-pipeline rendering CorrelatedEllipses), with its callbacks (Keras's TensorBoard, CSVLogger, and the
-TensorBoard traversal summaries every 500 steps). The yardstick is the loop a TensorFlow user would
+pipeline rendering CorrelatedEllipses), with its callbacks (Keras's TensorBoard, the epoch and step histories, and
+the TensorBoard traversal summaries every 500 steps). The yardstick is the loop a TensorFlow user would
 write: the same encoder, head and decoder (hwkeras.layers' builders), the loss written out in TF
 (summed Bernoulli NLL and the two KL terms in closed form), ``tf.GradientTape`` and Adam in one
 ``tf.function``, on a fixed in-memory batch (its best case: no input pipeline at all).
@@ -14,7 +14,7 @@ machine load. Each side's figure is the total over all rounds (the traversal sum
 some hwkeras rounds, as in a real run); the median of per-round ratios and the ratio of CPU time
 are printed too. Target (issue 15): hwkeras >= 0.95x the hand-written step.
 
-    python benchmarks/bench_fit.py [--rounds 25] [--steps 100] [--summary-every 500]
+    python benchmarks/bench_fit.py [--rounds 25] [--steps 100] [--summary-every 500] [--without-step-history]
 """
 
 import argparse
@@ -32,14 +32,14 @@ sys.path.insert(0, os.path.dirname(__file__))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from common import machine_description, markdown_table, versions  # noqa: E402
 from scipy import special  # noqa: E402
 
-from common import machine_description, markdown_table, versions  # noqa: E402
 from hwkeras.data import CorrelatedEllipses  # noqa: E402
 from hwkeras.layers import build_decoder, build_encoder  # noqa: E402
 from hwkeras.models import build_model  # noqa: E402
 from hwkeras.report.tensorboard import TraversalSummaries  # noqa: E402
-from hwkeras.runs.logs import epoch_logger  # noqa: E402
+from hwkeras.runs.logs import EpochHistory, StepHistory, default_log_every, epoch_logger  # noqa: E402
 
 BATCH, LATENT, HIDDEN, NU = 64, 10, 128, 200.0
 
@@ -137,6 +137,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--steps", type=int, default=100, help="steps per round (an epoch of the fit)")
     parser.add_argument("--summary-every", type=int, default=500, help="hwkeras fit's default")
+    parser.add_argument("--without-step-history", action="store_true",
+                        help="the loggers of hwkeras fit before --log-every (a CSVLogger instead of the histories)")
     args = parser.parse_args()
 
     keras.utils.set_random_seed(0)
@@ -150,7 +152,15 @@ def main():
     interleave = Interleave(hand_written, batch, args.steps)
     with tempfile.TemporaryDirectory() as run_dir:
         logs = os.path.join(run_dir, "logs")
-        callbacks = [interleave, epoch_logger(logs), keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv")),
+        total = args.rounds * args.steps
+        # The loggers hwkeras fit runs (hwkeras.runs.session.training_callbacks): the epoch logs, the epoch
+        # and step histories (a row every max(1, steps // 100) steps) and the traversal summaries.
+        histories = [EpochHistory(os.path.join(run_dir, "history.csv")),
+                     StepHistory(os.path.join(run_dir, "history_steps.csv"), default_log_every(total), log_dir=logs,
+                                 steps_per_epoch=args.steps, final_step=total)]
+        if args.without_step_history:  # the loggers before --log-every (issue 23): Keras's CSVLogger alone
+            histories = [keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"))]
+        callbacks = [interleave, epoch_logger(logs), *histories,
                      TraversalSummaries(logs, batch, every_n_steps=args.summary_every)]
         model.fit(dataset.batches(BATCH, seed=0), epochs=1, steps_per_epoch=5, shuffle=False,
                   verbose=0)  # trace
@@ -169,7 +179,8 @@ def main():
           f"at steps {summaries}\n")
     print(markdown_table(
         ["training", "images/s (all rounds)", "images per CPU-second", "median round (s)"],
-        [[name, f"{images / w:.0f}", f"{images / c:.0f}", f"{statistics.median(x for x, _ in interleave.rounds[name]):.2f}"]
+        [[name, f"{images / w:.0f}", f"{images / c:.0f}",
+          f"{statistics.median(x for x, _ in interleave.rounds[name]):.2f}"]
          for name, (w, c) in totals.items()]))
     print(f"\nhwkeras fit / hand-written: {hand[0] / hw[0]:.3f} (images/s over all rounds), "
           f"{1 / statistics.median(ratios):.3f} (median of per-round ratios), {hand[1] / hw[1]:.3f} (CPU time). "
