@@ -16,7 +16,7 @@ from hwkeras.devices import BACKENDS
 from hwkeras.errors import Failed, RunStopped, UserError
 
 # The library's helpers the commands use as they are (checked paths, quiet framework start-up).
-from hwkeras.files import check_creatable_dir, check_output_file, check_plain_name, check_replaceable, one_line  # noqa: F401
+from hwkeras.files import check_creatable_dir, check_output_file, check_plain_name, one_line  # noqa: F401
 from hwkeras.frameworks import (  # noqa: F401
     TENSORFLOW_INSTALL,
     muted_native_stderr,
@@ -27,6 +27,7 @@ from hwkeras.frameworks import (  # noqa: F401
     tensorflow_installed,
 )
 from hwkeras.metrics.evaluate import parse_assignments, parse_metric_params  # noqa: F401
+from hwkeras.outputs import check_replaceable  # noqa: F401
 
 
 class InputError(click.ClickException):

@@ -233,7 +233,8 @@ def predict_command(saved_model, signature, input_path, output_path, num_samples
         raise InputError(f"--num-samples must be a positive integer, got {num_samples}")
     if not math.isfinite(nu):
         raise InputError(f"--nu must be a finite number (<= 0 for the model's own nu), got {nu}")
-    from hwkeras.files import is_saved_model, what_is_at
+    from hwkeras.files import is_saved_model
+    from hwkeras.outputs import what_is_at
 
     if not is_saved_model(saved_model):  # said before TensorFlow loads
         raise InputError(f"{saved_model} is {what_is_at(saved_model)}, not a SavedModel: write one with "

@@ -116,7 +116,7 @@ def sweep_command(ctx, sweep_dir, resume, select, select_by, **options):
             if os.path.isfile(os.path.join(sweep_dir, directory.SWEEP_JSON)):
                 raise InputError(f"{sweep_dir} already exists; hwkeras sweep --resume {sweep_dir} finishes that "
                                  f"sweep, or choose another --output-dir")
-            from hwkeras.files import what_is_at
+            from hwkeras.outputs import what_is_at
 
             # Not "--resume it": that would only answer that it is not a sweep directory.
             raise InputError(f"--output-dir {sweep_dir} is {what_is_at(sweep_dir)}, not a sweep; a new sweep needs "

@@ -68,20 +68,6 @@ def is_saved_model_export(path):
     return os.path.isdir(path) and (not os.listdir(path) or is_saved_model(path))
 
 
-def what_is_at(path):
-    """``path`` in words, for a refusal: what would have been lost."""
-    if os.path.isdir(path):
-        names = set(os.listdir(path))
-        from hwkeras.runs.layout import CONFIG  # here: layout writes through this module
-
-        if CONFIG in names:
-            return "a run directory of hwkeras fit (it has config.json)"
-        if "sweep.json" in names:
-            return "a sweep directory of hwkeras sweep (it has sweep.json)"
-        return f"a directory of {len(names)} entries, none of them saved_model.pb, config.json or sweep.json"
-    return "a file"
-
-
 def one_line(exc):
     """The first line of an exception's message (its class name when it has none)."""
     text = str(exc).strip().splitlines()
@@ -131,19 +117,6 @@ def check_creatable_dir(path, option):
         for directory in reversed(made):
             with contextlib.suppress(OSError):
                 os.rmdir(directory)
-
-
-def check_replaceable(path, option, overwrite, is_own, own_kind):
-    """The one rule of every command that replaces an output: an existing ``path`` is replaced only
-    with --overwrite, and only when ``is_own(path)`` (it is ``own_kind``, what this command writes).
-    A run directory, a sweep directory or any other file is never replaced, --overwrite or not."""
-    if not os.path.lexists(path):
-        return
-    if not is_own(path):
-        raise UserError(f"{option} {path} is {what_is_at(path)}, not {own_kind}; it is never replaced: choose "
-                         f"another {option}")
-    if not overwrite:
-        raise UserError(f"{path} already exists; pass --overwrite (it holds {own_kind}) or choose another {option}")
 
 
 def check_output_file(path, option, must_exist_dir=True):
