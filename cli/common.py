@@ -104,9 +104,10 @@ def read_json(path):
 def resolve_run(target):
     """RUN_DIR or MODEL.keras -> (model_path, config dict or None when there is none, name).
 
-    The one place that decides which model a run directory holds: its model.keras when training
-    finished, else its newest checkpoint (a run stopped early; ``model_path`` is then the
-    checkpoint's directory, which ``load_model`` reads, and a note says so on stderr).
+    Which model a run directory holds is ``hwkeras.runs.checkpoints.run_model``'s answer (also asked
+    by the report and ``Run.load_model``): its model.keras when training finished, else its newest
+    checkpoint (a run stopped early; ``model_path`` is then the checkpoint's directory, which
+    ``load_model`` reads, and a note says so on stderr).
     """
     target = os.path.normpath(target)
     if not os.path.exists(target):
