@@ -62,13 +62,6 @@ def examples(*lines):
     return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
-def export_in_tensorflow(target, output, overwrite=False):
-    """``hwkeras.export.export_in_tensorflow``, imported when it runs (it loads Keras)."""
-    from hwkeras.export import export_in_tensorflow as export
-
-    return export(target, output, overwrite)
-
-
 def _choose_backend(ctx, param, value):
     from hwkeras.devices import select_backend
 

@@ -10,7 +10,6 @@ from hwkeras.cli.common import (
     check_creatable_dir,
     check_replaceable,
     examples,
-    export_in_tensorflow,
     load_model,
     read_json,
     require_tensorflow,
@@ -36,6 +35,8 @@ def export_command(target, output, overwrite):
     output = output or os.path.join("saved_models", name)
     check_export_path(output, overwrite)
     if start_keras().backend.backend() != "tensorflow":
+        from hwkeras.export import export_in_tensorflow  # Keras is loaded now
+
         click.echo(export_in_tensorflow(target, output, overwrite))
         return
     from hwkeras.export import export_saved_model

@@ -139,19 +139,19 @@ def read_input(input_path, name, shape, signature):
 def check_with_card(saved_model, signature, input_path, given):
     """What the export's card (model.json) settles before TensorFlow loads, in a fraction of a second:
     the signature exists, the options apply to it, --input has the shape it takes. An export without
-    the card's ``signature_inputs`` (older hwkeras) is checked the same way after loading."""
+    the card's ``signature_inputs`` (older hwkeras) is checked the same way after loading. Returns
+    the input arrays it read and checked, by input name (none without the card)."""
     try:
         with open(os.path.join(saved_model, "model.json")) as f:
             card = json.load(f)
         inputs = card["signature_inputs"]
     except (OSError, ValueError, KeyError, TypeError):
-        return
+        return {}
     if signature not in inputs:
         raise InputError(f"no signature {signature!r}; this SavedModel has: {', '.join(sorted(inputs))}")
     check_applicable(signature, inputs[signature], given)
-    for name, shape in inputs[signature].items():
-        if name in IMAGE_INPUTS and input_path:
-            read_input(input_path, name, shape, signature)
+    return {name: read_input(input_path, name, shape, signature)
+            for name, shape in inputs[signature].items() if name in IMAGE_INPUTS and input_path}
 
 
 def check_sample_memory(fn, num_samples):
@@ -239,7 +239,7 @@ def predict_command(saved_model, signature, input_path, output_path, num_samples
     if not is_saved_model(saved_model):  # said before TensorFlow loads
         raise InputError(f"{saved_model} is {what_is_at(saved_model)}, not a SavedModel: write one with "
                          f"hwkeras export RUN_DIR --output DIR, then predict DIR")
-    check_with_card(saved_model, signature, input_path, given)
+    arrays = check_with_card(saved_model, signature, input_path, given)  # --input is read once, here or below
     tf = start_tensorflow()
 
     try:
@@ -256,7 +256,8 @@ def predict_command(saved_model, signature, input_path, output_path, num_samples
         if name in IMAGE_INPUTS:
             if not input_path:
                 raise InputError(f"signature {signature!r} needs --input (a .npy file or a folder of images)")
-            feeds[name] = tf.constant(read_input(input_path, name, spec.shape.as_list(), signature))
+            array = arrays[name] if name in arrays else read_input(input_path, name, spec.shape.as_list(), signature)
+            feeds[name] = tf.constant(array)
         elif name == "num_samples":
             check_sample_memory(fn, num_samples)
             feeds[name] = tf.constant(num_samples, tf.int32)

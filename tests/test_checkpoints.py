@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from hwkeras.runs import checkpoints
+from hwkeras.runs import checkpoints, layout
 from hwkeras.runs.guard import NonFiniteWeights, RunGuard
 
 
@@ -54,5 +54,5 @@ def test_run_guard_writes_no_checkpoint_with_one_non_finite_weight(tmp_path, val
     with pytest.raises(NonFiniteWeights, match=f"the weights are NaN or inf after step 4 \\(e.g. {kernel.path}\\)"):
         guard.save()
     assert guard.last_saved == 4  # the initial step: nothing new saved
-    directory = tmp_path / checkpoints.DIRNAME
+    directory = tmp_path / layout.CHECKPOINTS
     assert not directory.exists() or os.listdir(directory) == []

@@ -19,9 +19,6 @@ from hwkeras.report import latents
 from hwkeras.report.pictures import gif_uri, png_uri
 from hwkeras.runs import layout
 
-# The run's files (hwkeras.runs.layout); the curves come from the step history when it is there.
-CONFIG, MODEL, HISTORY, STEP_HISTORY, EVAL_METRICS = (layout.CONFIG, layout.MODEL, layout.HISTORY, layout.STEP_HISTORY,
-                                                      layout.EVAL_METRICS)
 #: ``hwkeras evaluate`` writes metrics.json; ``--output RUN_DIR/metrics-chyvae.json`` keeps a second protocol beside it.
 METRICS_PATTERN = "metrics*.json"
 #: Order of the training-curve panels; other logged terms follow in the file's order.
@@ -196,7 +193,7 @@ def metric_tables(run_dir, notes, steps_trained=None):
 def eval_table(records, notes):
     """--eval-every's records -> {"metrics": names, "rows": [(epoch, [headline per metric])]}."""
     if not isinstance(records, list) or not all(isinstance(r, dict) and "summary" in r for r in records):
-        notes.append(f"{EVAL_METRICS} is not a list of evaluation records; left out")
+        notes.append(f"{layout.EVAL_METRICS} is not a list of evaluation records; left out")
         return None
     names = list(dict.fromkeys(name for r in records for name in r["summary"]))
     return {"metrics": names,
@@ -295,13 +292,13 @@ def checkpoint_model(run_dir, notes):
         _, checkpoint = run_model(run_dir)
         if checkpoint is not None:
             model = checkpoint.load_model()
-            notes.append(f"{MODEL} is missing (training stopped at step {checkpoint.step}): the pictures show "
+            notes.append(f"{layout.MODEL} is missing (training stopped at step {checkpoint.step}): the pictures show "
                          f"the checkpoint of step {checkpoint.step}")
             return model
     except Exception as exc:  # noqa: BLE001 - a damaged checkpoint costs the pictures, not the page
         notes.append(f"the newest checkpoint could not be loaded ({one_line(exc)})")
         return None
-    notes.append(f"{MODEL} is missing: no traversals, reconstructions or prior samples")
+    notes.append(f"{layout.MODEL} is missing: no traversals, reconstructions or prior samples")
     return None
 
 
@@ -313,35 +310,35 @@ def gather_run(run_dir, model=None, dataset=None, pictures=True):
     ``model`` / ``dataset``: already in memory (the end of ``hwkeras fit``), so nothing is reloaded.
     """
     notes = []
-    config_path = os.path.join(run_dir, CONFIG)
+    config_path = os.path.join(run_dir, layout.CONFIG)
     config = read_json(config_path, notes) if os.path.isfile(config_path) else None
     if config is None and not os.path.isfile(config_path):
-        notes.append(f"{CONFIG} is missing: the run's settings are unknown")
+        notes.append(f"{layout.CONFIG} is missing: the run's settings are unknown")
     if config is not None and not isinstance(config, dict):
-        notes.append(f"{CONFIG} does not hold a JSON object; settings left out")
+        notes.append(f"{layout.CONFIG} does not hold a JSON object; settings left out")
         config = None
 
     steps_per_epoch = (config or {}).get("steps_per_epoch")
     total_steps = (config or {}).get("steps_trained") or (config or {}).get("steps")
     records = None
-    if os.path.isfile(os.path.join(run_dir, EVAL_METRICS)):
-        records = read_json(os.path.join(run_dir, EVAL_METRICS), notes)
+    if os.path.isfile(os.path.join(run_dir, layout.EVAL_METRICS)):
+        records = read_json(os.path.join(run_dir, layout.EVAL_METRICS), notes)
     evaluations = eval_table(records, notes) if records is not None else None
     # The curves: the step history (hwkeras fit --log-every) when the run has one, else history.csv's epochs.
     history, extra = None, {}
-    if os.path.isfile(os.path.join(run_dir, STEP_HISTORY)):
-        history = read_history(os.path.join(run_dir, STEP_HISTORY), notes)
+    if os.path.isfile(os.path.join(run_dir, layout.STEP_HISTORY)):
+        history = read_history(os.path.join(run_dir, layout.STEP_HISTORY), notes)
         extra = eval_series(records, steps_per_epoch, total_steps)
-    if history is None and os.path.isfile(os.path.join(run_dir, HISTORY)):
-        history = read_history(os.path.join(run_dir, HISTORY), notes, steps_per_epoch, total_steps)
-    elif history is None and not os.path.isfile(os.path.join(run_dir, STEP_HISTORY)):
-        notes.append(f"{HISTORY} is missing: no training curves")
+    if history is None and os.path.isfile(os.path.join(run_dir, layout.HISTORY)):
+        history = read_history(os.path.join(run_dir, layout.HISTORY), notes, steps_per_epoch, total_steps)
+    elif history is None and not os.path.isfile(os.path.join(run_dir, layout.STEP_HISTORY)):
+        notes.append(f"{layout.HISTORY} is missing: no training curves")
     curves = curves_uri(history, notes, extra) if history else None
 
     steps_trained = (config or {}).get("steps_trained")
     tables = metric_tables(run_dir, notes, steps_trained if isinstance(steps_trained, int) else None)
 
-    model_path = os.path.join(run_dir, MODEL)
+    model_path = os.path.join(run_dir, layout.MODEL)
     if model is None and pictures:
         if not os.path.isfile(model_path):
             model = checkpoint_model(run_dir, notes)
@@ -349,7 +346,7 @@ def gather_run(run_dir, model=None, dataset=None, pictures=True):
             try:
                 model = load_model(model_path)
             except Exception as exc:  # noqa: BLE001 - a damaged file is the user's input, not a bug
-                notes.append(f"{MODEL} could not be loaded ({one_line(exc)}): no traversals, "
+                notes.append(f"{layout.MODEL} could not be loaded ({one_line(exc)}): no traversals, "
                              f"reconstructions or prior samples")
     drawn = None
     if model is not None and pictures:

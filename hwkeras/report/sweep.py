@@ -17,7 +17,8 @@ import re
 from hwkeras.files import csv_number
 from hwkeras.models import load_model
 from hwkeras.report import latents
-from hwkeras.report.run import CONFIG, MODEL, gather_run, is_run_dir, load_images, one_line, read_json
+from hwkeras.report.run import gather_run, is_run_dir, load_images, one_line, read_json
+from hwkeras.runs import layout
 from hwkeras.sweep.directory import SWEEP_JSON
 from hwkeras.sweep.results import RESULTS, SUMMARY, TRADEOFF, TRIALS, UDR_COLUMNS
 from hwkeras.sweep.selection import SELECTION
@@ -201,22 +202,22 @@ def trial_traversals(run_dir, page_dir, run_reports, images):
     page = os.path.join(run_dir, REPORT_FILENAME)
     if not is_run_dir(run_dir):
         return None, None, "no run directory"
-    has_model = os.path.isfile(os.path.join(run_dir, MODEL))
+    has_model = os.path.isfile(os.path.join(run_dir, layout.MODEL))
     if run_reports and not os.path.isfile(page):
         context = gather_run(run_dir)
         write_page(render("run.html", **context), page)
         pictures = (context["pictures"] or {}).get("traversals")
-        problem = None if pictures else (f"no {MODEL}" if not has_model else "no pictures (see its page)")
+        problem = None if pictures else (f"no {layout.MODEL}" if not has_model else "no pictures (see its page)")
         return pictures, os.path.relpath(page, page_dir), problem
     link = os.path.relpath(page, page_dir) if os.path.isfile(page) else None
     if not has_model:
-        return None, link, f"no {MODEL}"
+        return None, link, f"no {layout.MODEL}"
     try:
-        model = load_model(os.path.join(run_dir, MODEL))
-        config = read_json(os.path.join(run_dir, CONFIG), []) or {}
+        model = load_model(os.path.join(run_dir, layout.MODEL))
+        config = read_json(os.path.join(run_dir, layout.CONFIG), []) or {}
         return traversal_pictures(model, images(config, []), gifs=False), link, None
     except Exception as exc:  # noqa: BLE001 - one damaged trial must not cost the sweep's page
-        return None, link, f"{MODEL} could not be used ({one_line(exc)})"
+        return None, link, f"{layout.MODEL} could not be used ({one_line(exc)})"
 
 
 def gather_sweep(sweep_dir, page_dir, metric=None, run_reports=True):

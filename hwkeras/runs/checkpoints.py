@@ -32,14 +32,13 @@ import numpy as np
 from hwkeras.resources import default_dir_mode
 from hwkeras.runs import layout
 
-DIRNAME, WEIGHTS, METADATA = layout.CHECKPOINTS, layout.CHECKPOINT_WEIGHTS, layout.CHECKPOINT_METADATA
 DEFAULT_KEEP = 3
 _NAME = re.compile(r"^step-(\d+)$")
 _FORMAT = 1
 
 
 def checkpoint_dir(run_dir):
-    return os.path.join(run_dir, DIRNAME)
+    return os.path.join(run_dir, layout.CHECKPOINTS)
 
 
 def seed_generator_states(model):
@@ -64,7 +63,7 @@ class Checkpoint:
 
     @property
     def weights_path(self):
-        return os.path.join(self.path, WEIGHTS)
+        return os.path.join(self.path, layout.CHECKPOINT_WEIGHTS)
 
     def __repr__(self):
         return f"Checkpoint(step={self.step}, path={self.path!r})"
@@ -112,7 +111,7 @@ class Checkpoint:
 
 
 def _read_metadata(path):
-    with open(os.path.join(path, METADATA)) as f:
+    with open(os.path.join(path, layout.CHECKPOINT_METADATA)) as f:
         metadata = json.load(f)
     if not isinstance(metadata, dict) or "step" not in metadata or "class_name" not in metadata:
         raise ValueError(f"{path}: not an hwkeras checkpoint")
@@ -128,7 +127,7 @@ def list_checkpoints(run_dir):
     for name in os.listdir(directory):
         match = _NAME.match(name)
         path = os.path.join(directory, name)
-        if not match or not os.path.isfile(os.path.join(path, WEIGHTS)):
+        if not match or not os.path.isfile(os.path.join(path, layout.CHECKPOINT_WEIGHTS)):
             continue
         try:
             found.append(Checkpoint(path, _read_metadata(path)))
@@ -176,8 +175,8 @@ def save_checkpoint(model, run_dir, step, keep=DEFAULT_KEEP, **extra):
         **extra,
     }
     try:
-        model.save_weights(os.path.join(staging, WEIGHTS))
-        with open(os.path.join(staging, METADATA), "w") as f:
+        model.save_weights(os.path.join(staging, layout.CHECKPOINT_WEIGHTS))
+        with open(os.path.join(staging, layout.CHECKPOINT_METADATA), "w") as f:
             json.dump(metadata, f, indent=1)
         os.chmod(staging, default_dir_mode())
         if os.path.isdir(final):  # the same step again: swap the old one out, then drop it
@@ -207,12 +206,12 @@ def remove_staging_leftovers(run_dir):
 
 def read_checkpoint(path):
     """The checkpoint in directory ``path`` (ValueError when it is not a whole one)."""
-    if not os.path.isfile(os.path.join(path, WEIGHTS)):
-        raise ValueError(f"{path} is not an hwkeras checkpoint (no {WEIGHTS})")
+    if not os.path.isfile(os.path.join(path, layout.CHECKPOINT_WEIGHTS)):
+        raise ValueError(f"{path} is not an hwkeras checkpoint (no {layout.CHECKPOINT_WEIGHTS})")
     try:
         return Checkpoint(path, _read_metadata(path))
     except OSError as exc:
-        raise ValueError(f"{path}: unreadable {METADATA} ({exc.__class__.__name__})") from None
+        raise ValueError(f"{path}: unreadable {layout.CHECKPOINT_METADATA} ({exc.__class__.__name__})") from None
 
 
 def run_model(run_dir, final_name=layout.MODEL):

@@ -30,7 +30,6 @@ from hwkeras.files import atomic_open
 from hwkeras.runs import layout
 
 #: The run directory's step history (``StepHistory``) and epoch history (``EpochHistory``).
-STEP_HISTORY, HISTORY = layout.STEP_HISTORY, layout.HISTORY
 #: TensorBoard run folders of a run's ``logs/``: epoch-indexed (Keras's TensorBoard) or step-indexed.
 EPOCH_INDEXED = ("train", "validation")
 STEPS_SUBDIR = "steps"
@@ -312,9 +311,10 @@ def drop_events(path, last_kept_step):
 
 def trim_run_logs(run_dir, epoch, step):
     """Drops the logs of a run beyond its checkpoint at ``step`` in epoch ``epoch`` (0-based)."""
-    dropped = truncate_history(os.path.join(run_dir, HISTORY), epoch)
-    dropped += truncate_step_history(os.path.join(run_dir, STEP_HISTORY), step)
-    logs = os.path.join(run_dir, layout.LOGS)
+    files = layout.RunDir(run_dir)
+    dropped = truncate_history(files.history, epoch)
+    dropped += truncate_step_history(files.step_history, step)
+    logs = files.logs
     for sub, last in [(name, epoch - 1) for name in EPOCH_INDEXED] + [(name, step) for name in STEP_INDEXED]:
         for path in glob.glob(os.path.join(logs, sub, "events.out.tfevents.*")):
             try:
