@@ -18,7 +18,7 @@ import numpy as np
 
 from hwkeras.data.arrays import npz_member_header, npz_member_memmap, npz_members
 from hwkeras.data.batching import Indexed
-from hwkeras.data.ground_truth import FactorGrid, index_bases  # noqa: F401 - index_bases re-exported
+from hwkeras.data.ground_truth import FactorGrid, check_image_size, index_bases  # noqa: F401 - index_bases re-exported
 
 FILENAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 REQUIRED_ARRAYS = ("imgs", "latents_classes", "latents_values", "metadata")
@@ -48,11 +48,6 @@ class DSpritesGrid(Indexed, FactorGrid):
     def images_at(self, indices):
         """Images at flat indices, float32 (n, 64, 64, 1) in {0, 1}; training epochs visit each once."""
         raise NotImplementedError
-
-
-def check_image_size(name, image_size):
-    if int(image_size) != 64:
-        raise ValueError(f"{name} images are 64x64; got image_size={image_size} (use 64)")
 
 
 class DSprites(DSpritesGrid):

@@ -25,7 +25,8 @@ import functools
 
 import numpy as np
 
-from hwkeras.data.dsprites import FACTOR_VALUES, DSpritesGrid, check_image_size
+from hwkeras.data.dsprites import FACTOR_VALUES, DSpritesGrid
+from hwkeras.data.ground_truth import check_image_size
 
 IMAGE = 64
 TILE = 32  # side of a sprite tile; its reference point is the tile's centre (a pixel corner)

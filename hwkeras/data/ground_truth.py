@@ -64,6 +64,12 @@ def index_bases(sizes):
     return np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int64)
 
 
+def check_image_size(name, image_size):
+    """The grid datasets (dSprites, Shapes3D and their variants) are published at 64x64 only."""
+    if int(image_size) != 64:
+        raise ValueError(f"{name} images are 64x64; got image_size={image_size} (use 64)")
+
+
 class FactorGrid(GroundTruthData):
     """A finite dataset holding one image per point of its factor grid, in mixed-radix order.
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from hwkeras.data.arrays import npz_member_header, npz_member_in_place, npz_member_memmap, npz_members
 from hwkeras.data.batching import Indexed
-from hwkeras.data.ground_truth import FactorGrid, index_bases
+from hwkeras.data.ground_truth import FactorGrid, check_image_size, index_bases
 
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
 FACTOR_SIZES = (10, 10, 10, 8, 4, 15)
@@ -53,11 +53,6 @@ class Shapes3DGrid(Indexed, FactorGrid):
     factor_names = FACTOR_NAMES
     factor_sizes = FACTOR_SIZES
     observation_shape = (64, 64, 3)
-
-
-def check_image_size(name, image_size):
-    if int(image_size) != 64:
-        raise ValueError(f"{name} images are 64x64; got image_size={image_size} (use 64)")
 
 
 class Shapes3D(Shapes3DGrid):

@@ -26,7 +26,8 @@ import functools
 
 import numpy as np
 
-from hwkeras.data.shapes3d import Shapes3DGrid, check_image_size
+from hwkeras.data.ground_truth import check_image_size
+from hwkeras.data.shapes3d import Shapes3DGrid
 
 IMAGE = 64
 SUPERSAMPLE = 2
