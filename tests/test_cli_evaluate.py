@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from hwkeras.cli import common as cli_common
 from hwkeras.cli import evaluate as cli_evaluate
 from hwkeras.data.ground_truth import GroundTruthData
+from hwkeras.runs import target as run_target
 
 
 class Grid(GroundTruthData):
@@ -61,7 +61,7 @@ def toys(monkeypatch):
         return Grid()
 
     monkeypatch.setattr(cli_evaluate, "_get_dataset", get_dataset)
-    monkeypatch.setattr(cli_common, "deserialize", lambda path: model)
+    monkeypatch.setattr(run_target, "deserialize", lambda path: model)
     return model, seen
 
 
@@ -156,7 +156,7 @@ def test_config_without_dataset_and_unloadable_model(tmp_path, toys, monkeypatch
     def broken(path):
         raise OSError("file is not a zip archive\nmore detail")
 
-    monkeypatch.setattr(cli_common, "deserialize", broken)
+    monkeypatch.setattr(run_target, "deserialize", broken)
     other = tmp_path / "other"
     other.mkdir()
     result = invoke(make_run_dir(other, config={"dataset": "grid"}))
@@ -171,7 +171,7 @@ def test_nan_representation_is_an_input_error(tmp_path, toys, monkeypatch):
             mean = np.full((len(x), 3), np.nan, np.float32)
             return mean, mean
 
-    monkeypatch.setattr(cli_common, "deserialize", lambda path: NanModel())
+    monkeypatch.setattr(run_target, "deserialize", lambda path: NanModel())
     result = invoke(make_run_dir(tmp_path), "--metrics", "mig")
     assert result.exit_code == 2
     assert "representation contains NaN or inf" in result.output

@@ -214,10 +214,11 @@ class Identity:
 
 @pytest.fixture
 def run_dir(tmp_path, monkeypatch):
-    from hwkeras.cli import common, evaluate
+    from hwkeras.cli import evaluate
+    from hwkeras.runs import target
 
     monkeypatch.setattr(evaluate, "_get_dataset", lambda name, options: Grid())
-    monkeypatch.setattr(common, "deserialize", lambda path: Identity())
+    monkeypatch.setattr(target, "deserialize", lambda path: Identity())
     run = tmp_path / "run"
     run.mkdir()
     (run / "model.keras").write_bytes(b"stub")
@@ -279,22 +280,23 @@ def test_evaluate_refuses_outputs_it_would_damage(run_dir, output, message):
 
 
 def test_evaluate_names_an_image_size_mismatch(run_dir, monkeypatch):
-    from hwkeras.cli import common
+    from hwkeras.runs import target
 
     class Bigger(Identity):
         image_shape = (4, 1, 1)
 
-    monkeypatch.setattr(common, "deserialize", lambda path: Bigger())
+    monkeypatch.setattr(target, "deserialize", lambda path: Bigger())
     one_line_error(evaluate(run_dir, "--metrics", "mig", *QUICK),
                    "dataset 'grid' gives 2x1x1 images, the model expects 4x1x1")
 
 
 def test_a_truncated_keras_file_is_named_as_such(tmp_path):
-    from hwkeras.cli.common import InputError, load_model
+    from hwkeras.errors import UserError
+    from hwkeras.runs.target import load_model
 
     path = tmp_path / "m.keras"
     path.write_bytes(b"PK\x03\x04 cut short")
-    with pytest.raises(InputError, match="is not a complete .keras file \\(not a zip archive: truncated or damaged"):
+    with pytest.raises(UserError, match="is not a complete .keras file \\(not a zip archive: truncated or damaged"):
         load_model(str(path))
 
 
