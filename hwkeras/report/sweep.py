@@ -163,6 +163,33 @@ def tradeoff_uri(sweep_dir, summary_rows, metric, notes):
     return data_uri(buffer.getvalue(), "image/png"), f"{metric} against reconstruction_nll (drawn from summary.csv)"
 
 
+def study_pictures(results, metric_columns, label, notes):
+    """The study's pictures from results.csv (hwkeras.sweep.study_plots): per score (the metrics, then
+    the UDR columns with a value), its distribution over seeds per setting; and the Spearman rank
+    correlations between the scores across the finished trials. None without a finished score."""
+    from hwkeras.report.pictures import data_uri
+    from hwkeras.sweep import study_plots
+
+    finished = [r for r in results if r.get("status") == "finished"]
+    columns = [c for c in [*metric_columns, *UDR_COLUMNS] if any(csv_number(r.get(c)) is not None for r in finished)]
+    if not columns:
+        return None
+    try:
+        distributions = []
+        for column in columns:
+            buffer = io.BytesIO()
+            study_plots.distribution_plot(results, column, buffer, label=label)
+            distributions.append({"column": column, "uri": data_uri(buffer.getvalue(), "image/png")})
+        correlations = study_plots.rank_correlations(results, columns)
+        buffer = io.BytesIO()
+        study_plots.rank_correlation_plot(correlations, buffer)
+    except Exception as exc:  # noqa: BLE001 - a plot failure must not cost the rest of the page
+        notes.append(f"the study's pictures could not be drawn ({one_line(exc)})")
+        return None
+    return {"distributions": distributions, "correlations": correlations,
+            "correlations_uri": data_uri(buffer.getvalue(), "image/png"), "trials": len(finished)}
+
+
 def trial_rows(sweep_dir, results, notes):
     """results.csv's rows, or, without it, one row per trials/<trial> directory."""
     if results:
@@ -266,6 +293,8 @@ def gather_sweep(sweep_dir, page_dir, metric=None, run_reports=True):
         chosen = next((r for r in results if r.get("trial") == choice["trial"]), {})
         choice["link"] = chosen.get("link")
         choice["label"] = labels.get(choice["configuration"], choice["configuration"])
+    study = study_pictures(results, metric_columns, lambda row: configuration_label(row, grid_keys).split(", ", 1)[-1],
+                           notes)
     results_columns = _ordered([h for h in results_header or () if h != "run_dir"], metric_columns,
                                first=("trial", "status"))
     return {
@@ -279,6 +308,7 @@ def gather_sweep(sweep_dir, page_dir, metric=None, run_reports=True):
         "summary": summary_table(summary_header, summary, metric_columns),
         "tradeoff": tradeoff,
         "tradeoff_caption": tradeoff_caption,
+        "study": study,
         "configurations": configurations,
         "threshold": latents.COLLAPSED_KL,
         "display": display,
