@@ -5,7 +5,10 @@
 
 A run directory (what ``hwkeras fit`` writes) holds ``config.json`` (``dataset`` and
 ``dataset_options``) and ``model.keras``; a bare ``.keras`` file needs ``--dataset``. The
-representation is the encoder mean, computed 64 images at a time.
+representation is the encoder mean, computed 64 images at a time. On a finite dataset whose
+images are a function of their factors (dsprites, shapes3d, the procedural ones, ...), each
+distinct image is encoded once and kept on disk per model and dataset (``--code-cache``;
+``hwkeras.metrics.table``); ``--encode-every-draw`` encodes every draw as before.
 """
 
 import os
@@ -164,8 +167,14 @@ def format_table(record):
                    "for a quick look; the JSON records what was used.")
 @click.option("--overwrite", is_flag=True,
               help="Replace the record at --output instead of adding these metrics to it.")
+@click.option("--encode-once/--encode-every-draw", default=True, show_default=True,
+              help="On a finite dataset whose images are fixed by their factors, encode each distinct image "
+                   "once and look every draw up (same numbers); --encode-every-draw encodes every draw.")
+@click.option("--code-cache", "code_cache", type=click.Path(file_okay=False), metavar="DIR",
+              help="Folder of the encoded tables, one file per model and dataset.  [~/.cache/hwkeras/codes]")
+@click.option("--no-code-cache", is_flag=True, help="Keep the table in memory only (nothing read or written).")
 def evaluate_command(target, metrics, protocol, seed, output, dataset_name,
-                     dataset_option_pairs, param_pairs, overwrite):
+                     dataset_option_pairs, param_pairs, overwrite, encode_once, code_cache, no_code_cache):
     """Disentanglement metrics of a trained model (encoder mean as the representation).
 
     The dlib protocol encodes about 3 million images for all metrics (BetaVAE alone 1.9
@@ -215,12 +224,34 @@ def evaluate_command(target, metrics, protocol, seed, output, dataset_name,
 
     click.echo(f"hwkeras evaluate: {model_path} on {name} ({', '.join(names)}; protocol "
                f"{protocol}, seed {seed})")
+    representation = representation_from_model(model)
+    progress = Progress()
+    table, cache = None, None
+    if encode_once:
+        table, cache = open_code_table(dataset, representation, model_path, name, options,
+                                       None if no_code_cache else code_cache or default_code_cache(), progress)
+    else:
+        click.echo("codes: every draw encoded (--encode-every-draw)")
     try:
-        record = evaluate_fn(dataset, representation_from_model(model), names, protocol=protocol,
-                             seed=seed, params=params,
-                             log=lambda message: click.echo(f"  {message}", err=True))
+        record = evaluate_fn(dataset, representation, names, protocol=protocol,
+                             seed=seed, params=params, encode_once=table or False,
+                             log=lambda message: progress.say(f"  {message}"))
+        progress.done()
+        if cache is not None and table.encoded:
+            from hwkeras.metrics.table import save_table
+
+            save_table(table, *cache)
     except ValueError as exc:
         raise InputError(one_line(exc)) from None
+    except KeyboardInterrupt:
+        progress.done()
+        click.echo("Stopped (Ctrl-C): nothing written; the code table on disk is as it was.", err=True)
+        raise click.exceptions.Exit(130) from None
+    if table is not None:
+        summary = record["encoding"]
+        click.echo(f"codes: {summary['images_encoded']:,} images encoded, {summary['codes_from_cache']:,} read "
+                   f"from the cache, {summary['draws_looked_up']:,} draws looked up"
+                   + (f"; table saved in {cache[0]}" if cache is not None and table.encoded else ""))
 
     record = merge_records(earlier, {"model": identity["model"],
                                      "run_dir": os.path.abspath(run_dir) if run_dir else None,
@@ -234,6 +265,94 @@ def evaluate_command(target, metrics, protocol, seed, output, dataset_name,
                + (f" (kept the earlier {', '.join(kept)})" if kept else "") + at)
     for line in stale_records(run_dir, config.get("steps_trained"), output):
         click.echo(f"Note: {line}", err=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Dataset-scale evaluation: the code table, its cache, its progress line.
+# --------------------------------------------------------------------------------------------
+
+def default_code_cache():
+    from hwkeras.data.arrays import user_cache_dir
+
+    return os.path.join(user_cache_dir(), "codes")
+
+
+def open_code_table(dataset, representation, model_path, name, options, cache_dir, progress):
+    """``(CodeTable or None, (cache file, key) or None)``; says on stdout which path runs and why."""
+    import sys
+
+    from hwkeras.metrics.encoder import ENCODE_BATCH_SIZE
+    from hwkeras.metrics.table import (
+        CodeTable,
+        cache_key,
+        cache_path,
+        dataset_identity,
+        file_digest,
+        load_table,
+        table_refusal,
+    )
+
+    why = table_refusal(dataset)
+    if why is not None:
+        click.echo(f"codes: every draw encoded ({why})")
+        return None, None
+    codes = filled = cache = None
+    if cache_dir is not None:
+        identity = dataset_identity(dataset, name, options)
+        keras = sys.modules.get("keras")
+        encoder = {"backend": keras.backend.backend() if keras else None,
+                   "keras": getattr(keras, "__version__", None), "batch": ENCODE_BATCH_SIZE}
+        key = cache_key(file_digest(model_path), encoder, identity)
+        path = cache_path(cache_dir, model_path, identity)
+        codes, filled, unusable = load_table(path, key, int(dataset_num_images(dataset)))
+        if unusable:
+            click.echo(f"Note: ignored the code table {path}: {unusable}; it will be replaced", err=True)
+        cache = (path, key)
+    table = CodeTable(dataset, representation, codes=codes, filled=filled, progress=progress.update)
+    held = f"{table.loaded:,} read from {cache[0]}" if table.loaded else "none cached yet"
+    click.echo(f"codes: each distinct image encoded once ({table.num_images:,} in the grid, {held})")
+    return table, cache
+
+
+def dataset_num_images(dataset):
+    import numpy as np
+
+    return np.prod([int(s) for s in dataset.factor_sizes])
+
+
+class Progress:
+    """The encoding's progress on stderr: one line redrawn on a terminal, a line a minute otherwise."""
+
+    def __init__(self):
+        import sys
+        import time
+
+        self.tty = sys.stderr.isatty()
+        self.clock = time.monotonic
+        self.last = self.clock()
+        self.open = False
+
+    def update(self, table):
+        from hwkeras.metrics.table import progress_line
+
+        now = self.clock()
+        if now - self.last < (0.5 if self.tty else 60.0):
+            return
+        self.last = now
+        if self.tty:
+            click.echo("\r  " + progress_line(table) + "\033[K", nl=False, err=True)
+            self.open = True
+        else:
+            click.echo("  " + progress_line(table), err=True)
+
+    def say(self, message):
+        self.done()
+        click.echo(message, err=True)
+
+    def done(self):
+        if self.open:
+            click.echo("", err=True)
+            self.open = False
 
 
 def check_has_factors(name):

@@ -56,6 +56,7 @@ CACHE_LIMIT_PX = 64  # the grid cache is on by default up to this image size
 class CorrelatedEllipses(GroundTruthData):
     factor_sizes = (32, 32, 6, 40)
     factor_names = ("x", "y", "scale", "rotation")
+    observations_fixed_by_factors = True  # rendered from the factor indices alone
 
     def __init__(self, image_size=64, cache=None, cache_dir=None):
         image_size = int(image_size)

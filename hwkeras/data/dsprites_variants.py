@@ -29,6 +29,9 @@ class DSpritesVariant(DSpritesGrid):
     """A dSprites grid (the file's ``DSprites`` or the procedural one) whose images are redrawn in RGB."""
 
     observation_shape = (64, 64, 3)
+    # Each observation draws its colour or noise from the caller's random_state: not a function of
+    # the factors, so evaluation keeps encoding every draw (hwkeras.metrics.table).
+    observations_fixed_by_factors = False
 
     def __init__(self, base):
         self.base = base

@@ -46,6 +46,7 @@ class Faces3D(ArrayRows, GroundTruthData):
 
     factor_names = FACTOR_NAMES
     factor_sizes = FACTOR_SIZES
+    observations_fixed_by_factors = True  # images[i, j, k, l]
 
     def __init__(self, images, source=""):
         self.source = source

@@ -22,6 +22,10 @@ class GroundTruthData(Batched):
     factor_names: tuple = ()
     #: Shape of one image, ``(height, width, channels)``; pixels are float32 in [0, 1].
     observation_shape: tuple = ()
+    #: True when ``sample_observations_from_factors`` is a function of the factor indices alone: it
+    #: draws nothing from ``random_state`` and gives the same image for the same row every time.
+    #: Evaluation may then encode each distinct image once (``hwkeras.metrics.table``).
+    observations_fixed_by_factors: bool = False
 
     @property
     def num_factors(self):
@@ -77,6 +81,8 @@ class FactorGrid(GroundTruthData):
     Shapes3D and disentanglement_lib's ``factor_bases``. Subclasses set ``factor_sizes`` and
     implement ``images_at(indices)``; with ``batching.Indexed`` every epoch visits the grid once.
     """
+
+    observations_fixed_by_factors = True
 
     @property
     def num_images(self):

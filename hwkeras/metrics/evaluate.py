@@ -19,6 +19,7 @@ import numpy as np
 from hwkeras.errors import UserError
 from hwkeras.metrics import beta_vae, dci, factor_vae, mig, modularity, sap, utils
 from hwkeras.metrics.encoder import ENCODE_BATCH_SIZE, representation_from_model  # noqa: F401
+from hwkeras.metrics.table import CodeTable, table_refusal
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def versions():
 
 
 def evaluate(ground_truth_data, representation_function, metrics="all", protocol="dlib",
-             seed=0, params=None, log=None):
+             seed=0, params=None, log=None, encode_once=False):
     """Computes several metrics of one representation.
 
     Args:
@@ -120,10 +121,17 @@ def evaluate(ground_truth_data, representation_function, metrics="all", protocol
       params: optional ``{metric name: {parameter: value}}`` overriding protocol constants
         (smaller sample sizes for tests and quick looks; the record states what was used).
       log: optional callable taking one string, told when each metric starts and ends.
+      encode_once: False: every draw is encoded (the sampled path). True: when the dataset is
+        finite and its images a function of the factors alone (``table.table_refusal``), each
+        distinct image is encoded once into a ``table.CodeTable`` kept for this call, and every
+        metric's draws are looked up there; otherwise the sampled path, the reason in the
+        record. Only for a deterministic representation (the encoder mean). Or a ``CodeTable``
+        of this dataset and representation (the command line's, read from its disk cache).
 
     Returns:
       dict with ``metrics`` (each metric's scores), ``summary`` (one headline number per
-      metric), ``parameters``, ``protocol``, ``seed``, ``versions`` and ``elapsed_seconds``.
+      metric), ``parameters``, ``protocol``, ``seed``, ``versions``, ``elapsed_seconds`` and
+      ``encoding`` (which path ran: ``{"path": "table", ...counts}`` or ``{"path": "sampled"}``).
     """
     names = parse_metric_names(metrics)
     if protocol not in PROTOCOLS:
@@ -139,6 +147,9 @@ def evaluate(ground_truth_data, representation_function, metrics="all", protocol
     # metrics: the shared opening of compute_* (utils.metric_inputs) is done here.
     utils.check_ground_truth_data(ground_truth_data)
     resolved = {name: metric_parameters(name, protocol, params.get(name)) for name in names}
+    table, encoding = _code_table(ground_truth_data, representation_function, encode_once)
+    if table is not None:
+        ground_truth_data, representation_function = table.ground_truth_data, table.representation_function
     representation_function = utils.checked_representation(representation_function)
 
     results, summary, elapsed = {}, {}, {}
@@ -165,7 +176,20 @@ def evaluate(ground_truth_data, representation_function, metrics="all", protocol
         "factor_sizes": list(ground_truth_data.factor_sizes),
         "versions": versions(),
         "elapsed_seconds": elapsed,
+        "encoding": table.summary() if table is not None else encoding,
     })
+
+
+def _code_table(ground_truth_data, representation_function, encode_once):
+    """``(CodeTable or None, the sampled path's record entry)`` for ``evaluate``'s ``encode_once``."""
+    if isinstance(encode_once, CodeTable):
+        return encode_once, None
+    if not encode_once:
+        return None, {"path": "sampled"}
+    why = table_refusal(ground_truth_data)
+    if why is not None:
+        return None, {"path": "sampled", "why": why}
+    return CodeTable(ground_truth_data, representation_function), None
 
 
 def scalar_rows(record):

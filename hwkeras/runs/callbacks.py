@@ -41,8 +41,10 @@ class DisentanglementCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every_epochs:
             return
+        # The encoder mean is deterministic: on a finite dataset each distinct image is encoded once
+        # per evaluation (in memory: the weights change between epochs).
         record = evaluate(self.ground_truth_data, representation_from_model(self.model), self.metric_names,
-                          protocol=self.protocol, seed=self.seed, params=self.metric_params)
+                          protocol=self.protocol, seed=self.seed, params=self.metric_params, encode_once=True)
         self.records.append({"epoch": epoch + 1, **record})
         if self.path is not None:
             write_json_atomically(self.records, self.path)
