@@ -8,10 +8,11 @@ EXPORT_DIR.
 
 import click
 
+from hwkeras.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
 from hwkeras.cli.common import Command, InputError, backend_option, examples, one_line
 from hwkeras.devices import DISTRIBUTIONS, PRECISIONS
 from hwkeras.models import MODEL_NAMES, cli_options, option_help, option_type
-from hwkeras.presets import PRESETS
+from hwkeras.presets import PRESET_HELP, PRESETS
 from hwkeras.runs.plan import DEFAULTS
 
 
@@ -45,15 +46,20 @@ def _dataset_names():
 @click.option("--data-dir", type=click.Path(),
               help="Dataset folder or file, or a root holding DATASET/.  [$HWKERAS_DATA_DIR/DATASET or ~/data/DATASET]")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default=DEFAULTS["preset"], show_default=True,
-              help="Defaults for the options marked [preset]: 'quick' (first CPU run), 'paper' "
-                   "(Ansari & Soh), 'dlib' (disentanglement_lib's baselines).")
+              help="Defaults for the options marked [preset]: "
+                   + "; ".join(f"'{name}' ({text})" for name, text in PRESET_HELP.items()) + ".")
+@click.option("--architecture", type=click.Choice(tuple(ARCHITECTURES)),
+              help="The encoder/decoder body, for every model: "
+                   + "; ".join(f"'{name}' {text}" for name, (text, _) in ARCHITECTURES.items())
+                   + f".  [preset; {DEFAULT_ARCHITECTURE}]")
 @click.option("--latent-dim", type=int, help="Latent size p.  [preset]")
 @model_click_options
 @click.option("--batch-size", type=int, help="Images per step (split over the devices with --distribute).  [preset]")
 @click.option("--steps", type=int, help="Training steps.  [preset]")
 @click.option("--learning-rate", type=float, help="Adam learning rate.  [preset]")
 @click.option("--hidden-units", type=int,
-              help="Width of the dense layer.  [128 for dSprites/ellipses, 256 for CelebA, Chairs, Faces]")
+              help="Width of the dense layer.  [dlib: 256; chyvae: 128 for dSprites/ellipses, 256 for CelebA, "
+                   "Chairs, Faces]")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=DEFAULTS["precision"], show_default=True,
               help="mixed_bfloat16: the encoder and decoder compute in bfloat16 (float32 weights); the "
                    "posterior, the hyperprior math and the loss stay float32 (docs/BACKENDS.md).")

@@ -31,7 +31,7 @@ PER_TRIAL = ("model", "seed", "output_dir", "run_name", "export_dir", "no_export
 FIT_PARAMS = [p for p in fit_command.params if p.name not in PER_TRIAL]
 #: Fit options that may vary across trials besides the models' own (nu, beta, gamma, ...): not the
 #: dataset or image size, since UDR and the held-out NLL compare trials on the same images.
-SHARED_GRID_KEYS = ("preset", "latent_dim", "batch_size", "steps", "learning_rate", "hidden_units")
+SHARED_GRID_KEYS = ("preset", "architecture", "latent_dim", "batch_size", "steps", "learning_rate", "hidden_units")
 #: How the trials were run: kept in sweep.json, so that --resume runs them the same way unless told.
 REMEMBERED = ("max_concurrent", "gpus_per_trial", "cpus_per_trial")
 #: Options that say how to run, not what: the only ones --resume and --select accept.

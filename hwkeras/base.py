@@ -12,12 +12,15 @@ and the decoder's logits are cast to float32 before the likelihood, so every los
 batch mean and what the trackers report are float32.
 """
 
+import warnings
+
 import keras
 from keras import ops
 
+from hwkeras.architectures import DEFAULT_ARCHITECTURE, architecture_hidden_units
 from hwkeras.device_ops import seed_generator
 from hwkeras.devices import PRECISIONS
-from hwkeras.layers import build_decoder, build_encoder, validate_image_shape
+from hwkeras.layers import NETWORKS, validate_image_shape
 
 
 def bernoulli_nll(x, logits):
@@ -32,7 +35,10 @@ class LatentVariableModel(keras.Model):
     #: Names of the tracked per-example terms besides ``loss``; subclasses extend it.
     term_names = ("reconstruction", "elbo")
 
-    def __init__(self, latent_dim=10, image_shape=(64, 64, 1), hidden_units=128, seed=None, **kwargs):
+    def __init__(self, latent_dim=10, image_shape=(64, 64, 1), hidden_units=128, seed=None,
+                 architecture=DEFAULT_ARCHITECTURE, **kwargs):
+        # The body's name first: a typo is reported before anything is built.
+        width = architecture_hidden_units(architecture)
         super().__init__(**kwargs)  # ``dtype`` in kwargs sets self.dtype_policy (default: the global one)
         precision = self.dtype_policy.name
         if precision not in PRECISIONS:
@@ -44,7 +50,12 @@ class LatentVariableModel(keras.Model):
         self.latent_dim = latent_dim
         self.image_shape = validate_image_shape(image_shape)
         self.hidden_units = int(hidden_units)
+        if width is not None and self.hidden_units != width:
+            warnings.warn(f"architecture {architecture!r} has dense layers of {width} units, this model "
+                          f"{self.hidden_units}; pass hidden_units={width} for that architecture exactly")
+        self.architecture = architecture
         self.seed = seed
+        build_encoder, build_decoder = NETWORKS[architecture]
         self.encoder_body = build_encoder(self.image_shape, self.hidden_units, dtype=precision)
         self.decoder = build_decoder(self.image_shape, latent_dim, self.hidden_units, dtype=precision)
         self.head = self.build_head()
@@ -135,6 +146,7 @@ class LatentVariableModel(keras.Model):
             "latent_dim": self.latent_dim,
             "image_shape": list(self.image_shape),
             "hidden_units": self.hidden_units,
+            "architecture": self.architecture,
             "seed": self.seed,
             "dtype": self.dtype_policy.name,
         }

@@ -31,17 +31,21 @@ def available_memory():
         return None
 
 
-def _conv_parameters(channels, hidden_units, h, w):
-    convs = 16 * (channels * 32 + 32 * 32 + 32 * 64 + 64 * 64)
-    return 2 * convs + 2 * (h // 16) * (w // 16) * 64 * hidden_units
+def _conv_parameters(channels, hidden_units, h, w, architecture="chyvae"):
+    # Both bodies: 32, 32, 64, 64 filters down and 64, 64, 32, 32, C up (hwkeras.layers); dlib's
+    # last two encoder convolutions are 2x2 rather than 4x4.
+    decoder = 16 * (64 * 64 + 64 * 32 + 32 * 32 + 32 * channels)
+    encoder = 16 * (channels * 32 + 32 * 32) + (4 if architecture == "dlib" else 16) * (32 * 64 + 64 * 64)
+    return encoder + decoder + 2 * (h // 16) * (w // 16) * 64 * hidden_units
 
 
 def training_bytes(model, latent_dim, hidden_units, image_shape, batch_size, images_per_step=1,
-                   discriminator_units=0, discriminator_layers=0, options=None):
+                   discriminator_units=0, discriminator_layers=0, options=None, architecture="chyvae"):
     """{option: bytes} of a training step's memory, each share under the option that drives it.
 
     ``model``: a registered name, whose ``Memory`` traits say what its posterior and loss hold;
-    ``options``: its options (defaults filled in), passed to the traits' ``extra`` (None: the defaults).
+    ``options``: its options (defaults filled in), passed to the traits' ``extra`` (None: the defaults);
+    ``architecture``: the encoder/decoder body (hwkeras.architectures.ARCHITECTURES).
     """
     from hwkeras.models import memory_traits, model_options
 
@@ -56,7 +60,7 @@ def training_bytes(model, latent_dim, hidden_units, image_shape, batch_size, ima
     maps = h * w * (c + 8 + 2 + 0.5 + 0.125)
     shares = {
         "--latent-dim": FLOAT * (PARAMETER_COPIES * latent + 2 * batch * per_image),
-        "--hidden-units": FLOAT * PARAMETER_COPIES * (_conv_parameters(c, units, h, w)
+        "--hidden-units": FLOAT * PARAMETER_COPIES * (_conv_parameters(c, units, h, w, architecture)
                                                      + max(discriminator_layers - 1, 0) * discriminator_units ** 2),
         "--batch-size": FLOAT * 2 * 2 * batch * maps,
     }
@@ -66,7 +70,8 @@ def training_bytes(model, latent_dim, hidden_units, image_shape, batch_size, ima
     return shares
 
 
-def model_training_bytes(model, latent_dim, hidden_units, image_shape, batch_size, options=None):
+def model_training_bytes(model, latent_dim, hidden_units, image_shape, batch_size, options=None,
+                         architecture="chyvae"):
     """``training_bytes`` with what the model's options say: its discriminator's size, the images a
     step takes (``update_order``), its traits' extra; ``options``: those given (the rest: defaults)."""
     from hwkeras.hyperparameters import images_per_step
@@ -75,7 +80,7 @@ def model_training_bytes(model, latent_dim, hidden_units, image_shape, batch_siz
     chosen = {**model_options(model), **(options or {})}
     return training_bytes(model, latent_dim, hidden_units, image_shape, batch_size,
                           images_per_step(chosen.get("update_order")), chosen.get("discriminator_units") or 0,
-                          chosen.get("discriminator_layers") or 0, options=chosen)
+                          chosen.get("discriminator_layers") or 0, options=chosen, architecture=architecture)
 
 
 def human(nbytes):

@@ -77,12 +77,17 @@ class CholeskyGaussianHead(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="hwkeras")
 class DiagonalGaussianHead(keras.layers.Layer):
-    """Diagonal Gaussian head of the baselines: features -> (mean, log_variance), in float32."""
+    """Diagonal Gaussian head of the baselines: features -> (mean, log_variance), in float32.
 
-    def __init__(self, latent_dim, **kwargs):
+    ``kernel_initializer``: of its one Dense(2p) (a Keras identifier; architecture "dlib" passes one
+    that draws as its two Dense(p) layers did, ``hwkeras.layers.dlib.dlib_head_initializer``).
+    """
+
+    def __init__(self, latent_dim, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**float32_layer(kwargs))
         self.latent_dim = int(latent_dim)
-        self.dense = keras.layers.Dense(2 * self.latent_dim, name="dense")
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.dense = keras.layers.Dense(2 * self.latent_dim, kernel_initializer=self.kernel_initializer, name="dense")
 
     def build(self, input_shape):
         self.dense.build(input_shape)
@@ -96,4 +101,5 @@ class DiagonalGaussianHead(keras.layers.Layer):
         return (b, self.latent_dim), (b, self.latent_dim)
 
     def get_config(self):
-        return {**super().get_config(), "latent_dim": self.latent_dim}
+        return {**super().get_config(), "latent_dim": self.latent_dim,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}

@@ -9,6 +9,7 @@ from keras import ops
 
 from hwkeras.base import LatentVariableModel, bernoulli_nll
 from hwkeras.layers import DiagonalGaussianHead
+from hwkeras.layers.dlib import dlib_head_initializer
 
 
 def diagonal_gaussian_kl(mean, log_variance):
@@ -23,7 +24,9 @@ class DiagonalGaussianVAE(LatentVariableModel):
     """
 
     def build_head(self):
-        return DiagonalGaussianHead(self.latent_dim, name="posterior")
+        initializer = dlib_head_initializer(self.hidden_units, self.latent_dim) if self.architecture == "dlib" \
+            else "glorot_uniform"
+        return DiagonalGaussianHead(self.latent_dim, kernel_initializer=initializer, name="posterior")
 
     def reparameterize(self, mean, log_variance, noise=None):
         """z = mean + sigma * eps; ``noise`` (B, p) fixes eps (tests, oracles)."""

@@ -36,9 +36,10 @@ def __getattr__(name):
     raise AttributeError(f"module 'hwkeras.models' has no attribute {name!r}")
 
 
-def build_model(name, latent_dim=None, image_shape=None, hidden_units=None, seed=None, dtype=None, **options):
+def build_model(name, latent_dim=None, image_shape=None, hidden_units=None, seed=None, dtype=None, architecture=None,
+                **options):
     """Model ``name`` with ``options``; anything left at None takes the model's default (latent_dim
-    10, 64x64x1 images, 128 hidden units: the models' own signatures), e.g.
+    10, 64x64x1 images, 128 hidden units, the "chyvae" architecture: the models' own signatures), e.g.
     ``build_model("factor-vae", latent_dim=10, gamma=35)``.
 
     ``dtype``: the Keras dtype policy, "float32" or "mixed_bfloat16" (None: the global policy).
@@ -47,7 +48,8 @@ def build_model(name, latent_dim=None, image_shape=None, hidden_units=None, seed
     cls = model_class(name)
     given = {k: v for k, v in options.items() if v is not None}
     check_options(name, given, latent_dim or 10)
-    shared = {"latent_dim": latent_dim, "image_shape": image_shape, "hidden_units": hidden_units, "dtype": dtype}
+    shared = {"latent_dim": latent_dim, "image_shape": image_shape, "hidden_units": hidden_units, "dtype": dtype,
+              "architecture": architecture}
     given.update({k: v for k, v in shared.items() if v is not None})
     return cls(seed=seed, **given)
 

@@ -22,7 +22,7 @@ from hwkeras.hyperparameters import DEFAULT_NU, SIMULTANEOUS, VAE_FIRST
 
 #: The constructor arguments every model takes (``build_model``'s own parameters); no model option
 #: may take these names, nor those of ``hwkeras fit``'s shared options.
-SHARED_ARGUMENTS = ("latent_dim", "image_shape", "hidden_units", "seed", "dtype", "name")
+SHARED_ARGUMENTS = ("latent_dim", "image_shape", "hidden_units", "architecture", "seed", "dtype", "name")
 #: ``hwkeras fit`` options a model option must not shadow (they configure the run, not the model).
 RESERVED = SHARED_ARGUMENTS + ("model", "dataset", "data_dir", "preset", "batch_size", "steps", "learning_rate",
                                "precision", "distribute", "image_size", "output_dir", "run_name", "export_dir",

@@ -61,6 +61,7 @@ def migrate(config):
         if isinstance(config.get("run_options"), dict):
             config["run_options"].setdefault("log_every", None)  # resume gives it the default
         config["format"] = 2
+    config.setdefault("architecture", "chyvae")  # runs from before --architecture had CHyVAE's body
     if config["format"] > CONFIG_FORMAT:
         raise ValueError(f"config.json has format {config['format']}, newer than this hwkeras reads "
                          f"({CONFIG_FORMAT}); upgrade hwkeras")

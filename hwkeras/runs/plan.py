@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from hwkeras.architectures import DEFAULT_ARCHITECTURE, architecture_hidden_units
 from hwkeras.console import note, say
 from hwkeras.devices import check_distribution
 from hwkeras.files import check_creatable_dir, check_plain_name
@@ -37,6 +38,7 @@ PREVIEW_IMAGES = 64
 #: dataset's or the model's own value (``resolve_options``).
 DEFAULTS = {
     "model": "chyvae", "dataset": "correlated-ellipses", "data_dir": None, "preset": "quick", "latent_dim": None,
+    "architecture": None,  # the preset's, else hwkeras.architectures.DEFAULT_ARCHITECTURE
     **{name: None for name in cli_options()},  # the models' own options (nu, psi, beta, gamma, ...)
     "batch_size": None, "steps": None, "learning_rate": None, "hidden_units": None, "precision": "float32",
     "distribute": "none", "image_size": 64, "seed": 0, "output_dir": "runs", "run_name": None,
@@ -101,12 +103,17 @@ def resolve_options(options):
     from hwkeras.data.registry import DATASETS
 
     config = dict(PRESETS[options["preset"]])
-    for key in ("latent_dim", "batch_size", "steps", "learning_rate"):
+    config.setdefault("architecture", DEFAULT_ARCHITECTURE)
+    if "adam" in config:
+        config["adam"] = dict(config["adam"])
+    for key in ("latent_dim", "batch_size", "steps", "learning_rate", "architecture"):
         if options.get(key) is not None:
             config[key] = options[key]
     for key in ("model", "dataset", "data_dir", "preset", "image_size", "seed", "psi", "hidden_units",
                 "precision", "distribute"):
         config[key] = options.get(key)
+    if config["hidden_units"] is None:  # the architecture's width (dlib: 256), else the dataset's
+        config["hidden_units"] = architecture_hidden_units(config["architecture"])
     if config["hidden_units"] is None and config["dataset"] in DATASETS:
         config["hidden_units"] = DATASETS[config["dataset"]].hidden_units
     for key in ("batch_size", "steps", "latent_dim", "hidden_units"):
@@ -138,7 +145,8 @@ def build_run_model(config, dataset, psi):
         warnings.simplefilter("always")
         model = build_model(config["model"], latent_dim=config["latent_dim"],
                             image_shape=dataset.observation_shape, hidden_units=config["hidden_units"],
-                            seed=config["seed"], dtype=config.get("precision"), **model_kwargs)
+                            architecture=config["architecture"], seed=config["seed"], dtype=config.get("precision"),
+                            **model_kwargs)
     for w in caught:
         note(f"Warning: {w.message}")
     return model
@@ -196,7 +204,7 @@ def check_memory(config, image_shape):
     from hwkeras.resources import check_fits, model_training_bytes
 
     shares = model_training_bytes(config["model"], config["latent_dim"], config["hidden_units"], image_shape,
-                                  config["batch_size"], config["model_options"])
+                                  config["batch_size"], config["model_options"], config["architecture"])
     given = {f"--{key.replace('_', '-')}": value for key, value in config["model_options"].items()}
     check_fits(shares, "training", values={**given, "--latent-dim": config["latent_dim"],
                                            "--hidden-units": config["hidden_units"],

@@ -13,6 +13,7 @@ import tempfile
 from hwkeras.console import note, say
 from hwkeras.errors import RunStopped, UserError
 from hwkeras.files import one_line
+from hwkeras.presets import adam_settings
 from hwkeras.runs import layout
 from hwkeras.runs.plan import MODEL_OPTIONS, PREVIEW_IMAGES
 
@@ -107,7 +108,7 @@ def train(plan):
                      metadata={"steps_per_epoch": plan.steps_per_epoch})
     callbacks = training_callbacks(plan, preview, guard)
     with distribute.model_scope(model):  # TensorFlow: the optimizer's variables mirrored like the model's
-        model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]))
+        model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"], **adam_settings(config)))
     if plan.checkpoint is not None:
         resume_from_checkpoint(plan)
     fit_with_guard(plan, callbacks, guard)
