@@ -114,8 +114,8 @@ def main(argv=None):
           f"encoder batch {args.encode_batch}.\n", flush=True)
 
     # Warm-up: scikit-learn's imports and first calls, paid by neither timed path.
-    tiny = {name: scaled(p, 0.002) for name, p in params.items()}
-    evaluate(TimedGrid(0.01), NumpyCode(), args.metrics, seed=args.seed, params=tiny)
+    tiny = {name: scaled(metric_parameters(name, "dlib"), 0.01) for name in names}
+    evaluate(TimedGrid(0.1), NumpyCode(), args.metrics, seed=args.seed, params=tiny)
     results = {}
     for label, encode_once in (("sampled (every draw encoded)", False), ("table (each image once)", True)):
         results[label] = result = run_path(encode_once, args, params, model)
