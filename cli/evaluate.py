@@ -27,6 +27,7 @@ from hwkeras.cli.common import (
     parse_metric_params,
     resolve_run,
 )
+from hwkeras.errors import UserError
 from hwkeras.files import write_json_atomically
 from hwkeras.metrics.evaluate import METRICS, PROTOCOLS
 from hwkeras.runs import layout
@@ -203,6 +204,7 @@ def evaluate_command(target, metrics, protocol, seed, output, dataset_name,
     check_has_factors(name)  # before the output's record is compared: that is not the problem
     output = output or protocol_output(default_output, protocol)
     check_output_file(output, "--output")
+    cache_dir = code_cache_dir(code_cache, no_code_cache) if encode_once else None
     config = _run_config(run_dir)
     identity = {"protocol": protocol, "seed": seed, "dataset": name, "dataset_options": options,
                 "model": os.path.abspath(model_path), "training_steps": config.get("steps_trained")}
@@ -228,8 +230,7 @@ def evaluate_command(target, metrics, protocol, seed, output, dataset_name,
     progress = Progress()
     table, cache = None, None
     if encode_once:
-        table, cache = open_code_table(dataset, representation, model_path, name, options,
-                                       None if no_code_cache else code_cache or default_code_cache(), progress)
+        table, cache = open_code_table(dataset, representation, model_path, name, options, cache_dir, progress)
     else:
         click.echo("codes: every draw encoded (--encode-every-draw)")
     try:
@@ -238,9 +239,7 @@ def evaluate_command(target, metrics, protocol, seed, output, dataset_name,
                              log=lambda message: progress.say(f"  {message}"))
         progress.done()
         if cache is not None and table.encoded:
-            from hwkeras.metrics.table import save_table
-
-            save_table(table, *cache)
+            cache = save_code_table(table, cache)
     except ValueError as exc:
         raise InputError(one_line(exc)) from None
     except KeyboardInterrupt:
@@ -271,10 +270,38 @@ def evaluate_command(target, metrics, protocol, seed, output, dataset_name,
 # Dataset-scale evaluation: the code table, its cache, its progress line.
 # --------------------------------------------------------------------------------------------
 
-def default_code_cache():
-    from hwkeras.data.arrays import user_cache_dir
+def code_cache_dir(code_cache, no_code_cache):
+    """The folder of the code tables, proved writable before any work; None: in memory only.
 
-    return os.path.join(user_cache_dir(), "codes")
+    A --code-cache that cannot be written is the user's input (one line, exit 2); the default
+    folder unwritable only costs the cache, which a note says."""
+    from hwkeras.data.arrays import user_cache_dir
+    from hwkeras.files import check_creatable_dir
+
+    if no_code_cache:
+        return None
+    if code_cache:
+        check_creatable_dir(code_cache, "--code-cache")
+        return code_cache
+    default = os.path.join(user_cache_dir(), "codes")
+    try:
+        check_creatable_dir(default, "the code cache")
+    except UserError as exc:
+        click.echo(f"Note: {one_line(exc)}: the code table stays in memory (pass --code-cache DIR)", err=True)
+        return None
+    return default
+
+
+def save_code_table(table, cache):
+    """``cache`` once the table is written there, None if it could not be (said in a note)."""
+    from hwkeras.metrics.table import save_table
+
+    try:
+        save_table(table, *cache)
+    except OSError as exc:
+        click.echo(f"Note: the code table was not saved in {cache[0]} ({exc.strerror or exc})", err=True)
+        return None
+    return cache
 
 
 def open_code_table(dataset, representation, model_path, name, options, cache_dir, progress):

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from hwkeras.cli import evaluate as cli_evaluate
 from hwkeras.runs import target as run_target
-from tests.metrics.test_table import SmallGrid
+from tests.metrics.test_table import PerImage, SmallGrid
 
 QUICK = ["--metrics", "factor_vae,mig", "--param", "factor_vae.num_train=30", "--param", "factor_vae.num_eval=20",
          "--param", "factor_vae.num_variance_estimate=300", "--param", "mig.num_train=400"]
@@ -120,3 +120,27 @@ def test_no_code_cache_and_a_dataset_without_the_table(tmp_path, toy, monkeypatc
     assert result.exit_code == 0, result.output
     assert ("codes: every draw encoded (ColorDSprites does not declare that an image is a function of its "
             "factor indices alone (observations_fixed_by_factors))") in result.output
+
+
+def test_an_unwritable_code_cache_is_one_line_before_any_work(tmp_path, toy):
+    (tmp_path / "cache").write_text("a file")
+    result = invoke(tmp_path)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines()[-1] == (f"Error: Invalid value for '--code-cache': Directory "
+                                                      f"'{tmp_path / 'cache'}' is a file.")
+    assert toy.images == 0 and not (tmp_path / "m.metrics.json").exists()
+
+
+def test_progress_lines_with_rate_and_time_left(capsys):
+    from hwkeras.metrics.table import CodeTable
+
+    now = [0.0]
+    progress = cli_evaluate.Progress()
+    progress.tty, progress.clock, progress.last = False, lambda: now[0], 0.0
+    table = CodeTable(SmallGrid(), PerImage(36), progress=progress.update, chunk=90)
+    table.representation_function(np.arange(90))  # under a minute since the start: nothing said
+    assert capsys.readouterr().err == ""
+    now[0] = 61.0
+    table.encode_seconds = 1.0  # 90 images in 1 s (plus the next chunk's microseconds)
+    table.representation_function(np.arange(90, 180))
+    assert capsys.readouterr().err == "  encoding: 180 of 360 images (50%), 180 images/s, at most 1 s left\n"
