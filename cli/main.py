@@ -14,6 +14,7 @@ from hwkeras.cli.export import export_command
 from hwkeras.cli.fit import fit_command
 from hwkeras.cli.predict import predict_command
 from hwkeras.cli.report import report_command
+from hwkeras.cli.serve import serve_command
 from hwkeras.cli.sweep import sweep_command
 
 
@@ -24,7 +25,7 @@ def main():
 
 
 for _command in (fit_command, datasets_command, evaluate_command, export_command, predict_command,
-                 report_command, sweep_command):
+                 report_command, serve_command, sweep_command):
     main.add_command(_command)
 
 if __name__ == "__main__":
