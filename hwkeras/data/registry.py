@@ -11,7 +11,8 @@ silently on synthetic data.
 import os
 from typing import Callable, NamedTuple, Optional
 
-from hwkeras.data import celeba, chairs, dsprites, faces3d, shapes3d
+from hwkeras.data import cars3d, celeba, chairs, dsprites, faces3d, mpi3d, scream, shapes3d, smallnorb
+from hwkeras.data.checksums import NOT_KNOWN
 from hwkeras.data.correlated_ellipses import CorrelatedEllipses
 from hwkeras.data.dsprites_procedural import ProceduralDSprites
 from hwkeras.data.dsprites_variants import ColorDSprites, NoisyDSprites
@@ -72,6 +73,27 @@ def _dsprites_variant(cls):
     return build
 
 
+def _scream_dsprites(where, cache_dir=None, **options):
+    npz = dsprites.locate_dsprites(where)
+    return scream.ScreamDSprites(dsprites.DSprites(npz, cache_dir=cache_dir, **options), scream.locate_painting(npz))
+
+
+def _mpi3d(variant):
+    def build(where, **options):
+        return mpi3d.MPI3D(where, variant=variant, **options)
+
+    return build
+
+
+def _mpi3d_entry(variant, description):
+    return DatasetEntry(
+        _file_dataset(f"mpi3d-{variant}", _mpi3d(variant)), description, mpi3d.layout(variant),
+        mpi3d.folder(variant), lambda where: mpi3d.locate_mpi3d(where, variant),
+        publisher=f"{mpi3d.PUBLISHER} (file: {mpi3d.URL.format(variant)})",
+        check=(f"sha256 {NOT_KNOWN} (md5 {mpi3d.THIRD_PARTY_MD5[variant]} as disent records it, not checked "
+               f"here); the loader checks the shape, dtype and that images.npy is stored uncompressed"))
+
+
 DSPRITES_PUBLISHER = "https://github.com/deepmind/dsprites-dataset (the .npz is in the repository)"
 DSPRITES_CHECK = ("np.load(file, allow_pickle=True, encoding='latin1'): imgs (737280, 64, 64) uint8, "
                   "metadata['latents_sizes'] [1 3 6 40 32 32]; the loader checks latents_classes' order")
@@ -98,6 +120,13 @@ DATASETS = {
         "Noisy-dSprites (disentanglement_lib): white sprites on uniform noise, from the dSprites file",
         dsprites.LAYOUT, "dsprites", dsprites.locate_dsprites, hidden_units=128,
         publisher=DSPRITES_PUBLISHER, check=DSPRITES_CHECK),
+    "scream-dsprites": DatasetEntry(
+        _file_dataset("scream-dsprites", _scream_dsprites),
+        "Scream-dSprites (disentanglement_lib): sprites inverted on a patch of the painting, from the dSprites "
+        "file and your copy of the painting", f"{dsprites.LAYOUT} and the painting {scream.FILENAME} beside it, "
+        f"in scream/ there or in ../scream/", "dsprites", scream.locate_scream_dsprites, hidden_units=128,
+        publisher=f"{DSPRITES_PUBLISHER}; the painting: {scream.PUBLISHER}",
+        check=f"{DSPRITES_CHECK}; the painting's sha256 {NOT_KNOWN}"),
     "shapes3d-procedural": DatasetEntry(
         _procedural("shapes3d-procedural", ProceduralShapes3D),
         "Shapes3D grid rendered offline: a room, an object, 6 factors in colour (built in)", "procedural"),
@@ -107,6 +136,19 @@ DATASETS = {
         publisher=f"{shapes3d.PUBLISHER} (file: {shapes3d.URL})",
         check=(f"sha256sum 3dshapes.h5 prints {shapes3d.PUBLISHED_SHA256} (md5 {shapes3d.PUBLISHED_MD5}, "
                f"{shapes3d.PUBLISHED_SIZE:,} bytes); the loader checks that labels enumerate the grid in order")),
+    "mpi3d-toy": _mpi3d_entry("toy", "MPI3D toy: simple renders of a robot arm's object (Gondal et al. 2019)"),
+    "mpi3d-realistic": _mpi3d_entry("realistic", "MPI3D realistic: realistic renders of the same scenes"),
+    "mpi3d-real": _mpi3d_entry("real", "MPI3D real: camera images of the real platform"),
+    "smallnorb": DatasetEntry(
+        _file_dataset("smallnorb", smallnorb.SmallNORB),
+        "SmallNORB: 48,600 grayscale toy photos (both chunks), resized to 64x64", smallnorb.LAYOUT,
+        "smallnorb", smallnorb.locate_smallnorb, publisher=smallnorb.PUBLISHER,
+        check=(f"sha256 {NOT_KNOWN}; the loader checks each file's header (magic, dims) against its size and "
+               f"that the rows cover the grid once")),
+    "cars3d": DatasetEntry(
+        _file_dataset("cars3d", cars3d.Cars3D), "Cars3D: 183 car models, 24 azimuths x 4 elevations, RGB",
+        cars3d.LAYOUT, "cars3d", cars3d.locate_cars3d, publisher=cars3d.PUBLISHER,
+        check=f"sha256 {NOT_KNOWN}; the loader checks there are 183 .mat files and each im's shape and dtype"),
     "celeba": DatasetEntry(
         _file_dataset("celeba", celeba.CelebA), "CelebA aligned faces, RGB, centre-cropped",
         celeba.LAYOUT, "celeba", celeba.locate_celeba, factors="no"),
