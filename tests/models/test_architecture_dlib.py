@@ -93,8 +93,8 @@ def test_forward_pass_equals_disentanglement_lib_on_the_same_weights(channels):
     model = dlib_vae(channels)
     load_seeded_weights(model)
     images, codes = inputs(channels)
-    mean, log_variance = (np.asarray(t) for t in model.encode(images))
-    logits = np.asarray(model.decode_logits(codes))
+    mean, log_variance = (keras.ops.convert_to_numpy(t) for t in model.encode(images))
+    logits = keras.ops.convert_to_numpy(model.decode_logits(codes))
     np.testing.assert_allclose(mean, reference[f"means_{channels}"], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(log_variance, reference[f"log_var_{channels}"], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(logits, reference[f"logits_{channels}"], rtol=1e-4, atol=1e-6)
@@ -114,7 +114,7 @@ def test_initialisers_are_tf1_layers_defaults():
         assert isinstance(layer.bias_initializer, keras.initializers.Zeros), layer.name
     # The drawn values: within the Glorot limit, spread as U(-limit, limit), biases zero.
     for layer in layers + [model.head.dense]:
-        kernel, bias = (np.asarray(w) for w in (layer.kernel, layer.bias))
+        kernel, bias = (keras.ops.convert_to_numpy(w) for w in (layer.kernel, layer.bias))
         shape = kernel.shape
         receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
         fan_out = P if layer is model.head.dense else shape[-1]  # dlib's head: two Dense(p)
@@ -124,7 +124,7 @@ def test_initialisers_are_tf1_layers_defaults():
         assert not bias.any()
     # The head's 5120 draws reach past 0.99 of dlib's limit sqrt(6 / (256 + 10)); a plain Glorot
     # Dense(20) would stop at sqrt(6 / (256 + 20)), 0.982 of it.
-    assert np.abs(np.asarray(model.head.dense.kernel)).max() > 0.99 * np.sqrt(6.0 / (256 + P))
+    assert np.abs(keras.ops.convert_to_numpy(model.head.dense.kernel)).max() > 0.99 * np.sqrt(6.0 / (256 + P))
 
 
 def test_saves_loads_and_rebuilds_with_its_architecture(tmp_path):
@@ -136,7 +136,8 @@ def test_saves_loads_and_rebuilds_with_its_architecture(tmp_path):
     model.save(path)
     loaded = load_model(path)
     assert loaded.architecture == "dlib" and [layer.name for layer in loaded.encoder_body.layers][0] == "e1"
-    np.testing.assert_allclose(np.asarray(loaded.encode(images)[0]), np.asarray(model.encode(images)[0]),
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded.encode(images)[0]),
+                               keras.ops.convert_to_numpy(model.encode(images)[0]),
                                rtol=1e-6, atol=1e-7)
     # The default stays CHyVAE's body (4x4 convolutions throughout).
     default = build_model("vae", latent_dim=P)
@@ -190,19 +191,24 @@ def test_factor_vae_discriminator_optimizer_is_shared_gins():
     assert DISCRIMINATOR_LEARNING_RATE == 1e-4
 
 
-def test_a_locatello_run_records_and_resumes_its_architecture_and_adam(tmp_path):
-    """hwkeras.fit with --preset locatello (a few steps): config.json, the model, the optimizer, resume."""
+def test_a_locatello_run_records_exports_and_resumes_its_architecture_and_adam(tmp_path):
+    """hwkeras.fit with --preset locatello (a few steps): config.json, the model, its optimizer, the
+    SavedModel's card, resume."""
     import hwkeras
 
     common = dict(dataset="dsprites-procedural", model="beta-vae", output_dir=str(tmp_path / "runs"),
-                  no_export=True, no_report=True, summary_every=0, checkpoint_every=1)
+                  export_dir=str(tmp_path / "exports"), no_report=True, summary_every=0, checkpoint_every=1)
     run = hwkeras.fit(preset="locatello", steps=2, batch_size=4, run_name="r", **common)
     config = json.loads((tmp_path / "runs" / "r" / "config.json").read_text())
     assert config["architecture"] == "dlib" and config["model_config"]["architecture"] == "dlib"
     assert config["adam"]["epsilon"] == 1e-8 and config["hidden_units"] == 256
+    card = json.loads((tmp_path / "exports" / "r" / "model.json").read_text())
+    assert card["config"]["architecture"] == "dlib" and (tmp_path / "exports" / "r" / "saved_model.pb").exists()
     model = run.load_model()
     assert model.architecture == "dlib" and model.optimizer.epsilon == pytest.approx(1e-8)
-    resumed = hwkeras.resume(str(tmp_path / "runs" / "r"), steps=3)
+    with pytest.raises(ValueError, match="--architecture chyvae conflicts with the run's architecture dlib"):
+        hwkeras.resume(str(tmp_path / "runs" / "r"), steps=3, architecture="chyvae")
+    resumed = hwkeras.resume(str(tmp_path / "runs" / "r"), steps=3, no_export=True)
     model = resumed.load_model()
     assert model.architecture == "dlib" and model.optimizer.epsilon == pytest.approx(1e-8)
     assert json.loads((tmp_path / "runs" / "r" / "config.json").read_text())["steps_trained"] == 3
