@@ -105,3 +105,24 @@ def test_bad_files_are_one_line_and_write_nothing(cars, tmp_path):
     scipy.io.savemat(folder / NAMES[2], {"im": views(2).astype(np.float64)})
     one_line(folder, "dtype float64", num_objects=3)
     assert sorted(p.name for p in tmp_path.rglob("*")) == sorted(("cars",) + NAMES)
+
+
+def test_listing_names_the_files_publishers_and_unknown_sums(tmp_path):
+    from click.testing import CliRunner
+
+    from hwkeras.cli.datasets import datasets_command
+
+    result = CliRunner().invoke(datasets_command, ["--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    blocks = {block.split()[0]: block for block in result.output.split("\n\n")[1:]}
+    expected = {
+        "mpi3d-toy": "https://storage.googleapis.com/disentanglement_dataset/Final_Dataset/mpi3d_toy.npz",
+        "mpi3d-realistic": "https://storage.googleapis.com/disentanglement_dataset/Final_Dataset/mpi3d_realistic.npz",
+        "mpi3d-real": "https://storage.googleapis.com/disentanglement_dataset/Final_Dataset/mpi3d_real.npz",
+        "smallnorb": "https://cs.nyu.edu/~ylclab/data/norb-v1.0-small/",
+        "cars3d": "http://www.scottreed.info/files/nips2015-analogy-data.tar.gz",
+    }
+    for name, url in expected.items():
+        block = blocks[name]
+        assert block.split()[1] == "MISSING" and f"looked in: {tmp_path}" in block, block
+        assert url in block and "check: sha256 not known here" in block, block
