@@ -61,6 +61,7 @@ def test_equal_to_disentanglement_lib(cars):
     observations = data.sample_observations_from_factors(QUERY, np.random.RandomState(0))
     assert observations.dtype == np.float32 and observations.shape == (7, 64, 64, 3)
     assert sha(observations) == ORACLE_QUERY_SHA256
+    assert data.observations_fixed_by_factors
 
 
 def test_views_land_on_their_factors(cars):

@@ -73,6 +73,7 @@ def test_equal_to_disentanglement_lib(toy):
     observations = data.sample_observations_from_factors(QUERY, np.random.RandomState(0))
     assert observations.dtype == np.float32 and observations.shape == (13, 64, 64, 3)
     assert sha(observations) == ORACLE_QUERY_SHA256
+    assert data.observations_fixed_by_factors  # a function of the factors: evaluate may encode each image once
     # The filled rows come back at their grid points: the mixed-radix order, second_dof fastest.
     for k, row in enumerate(FILLED):
         np.testing.assert_array_equal(observations[k], (pattern(row) / 255.0).astype(np.float32))

@@ -90,6 +90,7 @@ def test_equal_to_disentanglement_lib(root, tmp_path):
     assert observations.dtype == np.float32 and sha(observations) == ORACLE_QUERY_SHA256
     factors, observations = data.sample(5, np.random.RandomState(3))
     assert factors.tolist() == ORACLE_SAMPLED and sha(observations) == ORACLE_SAMPLED_SHA256
+    assert not data.observations_fixed_by_factors  # a patch and a colour drawn per observation
 
 
 def test_sprite_inverts_the_patch_and_batches(root, tmp_path):

@@ -82,6 +82,10 @@ def test_equal_to_disentanglement_lib(norb):
     assert observations.dtype == np.float32 and observations.shape == (13, 64, 64, 1)
     assert sha(observations) == ORACLE_QUERY_SHA256
     assert np.all(observations[:12].std(axis=(1, 2, 3)) > 0.01) and np.all(observations[12] == 0)
+    # The instance is drawn per observation: no encode-once table (hwkeras.metrics.table) for SmallNORB.
+    assert not data.observations_fixed_by_factors
+    again = data.sample_observations_from_factors(QUERY, np.random.RandomState(1))
+    assert not np.array_equal(again[:12], observations[:12])
     rs = np.random.RandomState(3)
     factors = data.sample_factors(6, rs)
     assert factors.tolist() == ORACLE_SAMPLED
