@@ -66,3 +66,20 @@ def test_a_card_with_latent_kl_is_used_as_it_is(served):
         del saved.card["latent_kl"]
     assert [r["latent"] for r in rows["latents"]] == [2, 0, 3, 1] and rows["source"] == "the model card"
     assert [r["collapsed"] for r in rows["latents"]] == [False, False, False, True]
+
+
+def test_the_average_kl_is_over_the_cards_dataset_when_it_is_here(served):
+    from hwkeras.data import get_dataset
+    from hwkeras.report import latents
+
+    model, saved, _ = served
+    saved.card["dataset"] = "correlated-ellipses"  # procedural: always here
+    try:
+        found = latent_rows(saved)
+    finally:
+        del saved.card["dataset"]
+    images = get_dataset("correlated-ellipses", image_size=16).sample_observations(
+        KL_IMAGES, np.random.RandomState(PREVIEW_SEED))  # as the run report draws them
+    oracle = latents.latent_kl(model, np.asarray(images, np.float32))
+    np.testing.assert_allclose([r["kl"] for r in found["latents"]], np.sort(oracle)[::-1], rtol=1e-4, atol=1e-7)
+    assert found["source"] == f"{KL_IMAGES} images of correlated-ellipses"
