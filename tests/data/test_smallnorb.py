@@ -179,3 +179,14 @@ def test_no_warning_without_known_sums(norb):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         SmallNORB(norb)
+
+
+@pytest.mark.parametrize("pipeline", ["py", "tf"])
+def test_both_pipelines_stream_the_batch_function(norb, pipeline):
+    """Images are resized in the pipelines' worker threads; the stream is still batch(seed, i), in order."""
+    from hwkeras.data import take
+
+    data = SmallNORB(norb)
+    streamed = take(data.batches(8, seed=3, start=2, pipeline=pipeline, workers=4), 3)
+    for k, batch in enumerate(streamed):
+        np.testing.assert_array_equal(np.asarray(batch), data.batch(8, seed=3, index=2 + k))
