@@ -71,7 +71,7 @@ class MPI3D(Indexed, FactorGrid):
         if located is None:
             raise ValueError(f"{name}: expected {layout(variant)} in {path}")
         self.path, self.variant = located, variant
-        self._images = _open_images(name, located)
+        self._images = _open_images(name, located, variant)
         self.factor_sizes = GRIDS[len(self._images)]
         check_published(name, located, PUBLISHED[variant])
 
@@ -84,7 +84,7 @@ class MPI3D(Indexed, FactorGrid):
         return (rows / 255.0).astype(np.float32)
 
 
-def _open_images(name, path):
+def _open_images(name, path, variant):
     """The images as a read-only memory map, after checking layout, shape and dtype."""
     if path.endswith(".npy"):
         try:
@@ -102,13 +102,13 @@ def _open_images(name, path):
         raise ValueError(f"{name}: {exc}") from None
     if "images" not in members:
         raise ValueError(f"{name}: {path} lacks the array images (it has {', '.join(members) or 'none'}); "
-                         f"expected {layout(name.split('-', 1)[1])}")
+                         f"expected {layout(variant)}")
     with zipfile.ZipFile(path) as archive:
         info = archive.getinfo("images.npy")
     if info.compress_type != zipfile.ZIP_STORED:
         raise ValueError(f"{name}: {path} stores images.npy compressed, which cannot be memory-mapped; "
                          f"re-save it with np.savez (uncompressed) or unzip images.npy next to it as "
-                         f"mpi3d_<variant>.npy")
+                         f"mpi3d_{variant}.npy")
     try:
         shape, dtype = npz_member_header(path, "images")
     except (ValueError, OSError, zipfile.BadZipFile) as exc:

@@ -138,7 +138,7 @@ def test_bad_files_are_one_line_and_write_nothing(toy, tmp_path):
     one_line("mpi3d-toy", tmp_path, "has images of shape (460800, 64, 64)")
     np.savez_compressed(target, images=np.zeros((4, 64, 64, 3), np.uint8))
     one_line("mpi3d-toy", tmp_path, "stores images.npy compressed, which cannot be memory-mapped; re-save it with "
-                                    "np.savez (uncompressed) or unzip images.npy")
+                                    "np.savez (uncompressed) or unzip images.npy next to it as mpi3d_toy.npy")
     # A stored member cut short inside a zip whose directory is intact: the header's shape, 2 images of data.
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False,
