@@ -211,8 +211,8 @@ def model_number(dataset_name, method_name, value, seed):
 def expand(dataset_name, models=None, seeds=None, with_methods=()):
     """The study's configurations on one dataset, in its order (methods, then values, then seeds).
 
-    ``models``: method names (hwkeras's or disentanglement_lib's; None: the study's six, then
-    ``with_methods``), kept in the study's order whatever the order given; ``seeds``: K, the seeds
+    ``models``: method names (hwkeras's or disentanglement_lib's; None: the study's six), then
+    ``with_methods``, kept in the study's order whatever the order given; ``seeds``: K, the seeds
     0 .. K-1 (None: all 50).
     """
     dataset_index, _ = dataset(dataset_name)
@@ -231,7 +231,8 @@ def expand(dataset_name, models=None, seeds=None, with_methods=()):
         repeated = sorted({name for name, i in zip(models, indices) if indices.count(i) > 1})
         if repeated:
             raise ValueError(f"--models names {', '.join(repeated)} twice; list each method once")
-        indices.sort()
+        added = [method(name, with_methods + tuple(models))[0] for name in with_methods]
+        indices = sorted(set(indices) | set(added))
     everyone = with_methods + tuple(models or ())
     return [_configuration(dataset_index, index, value_index, seed, everyone)
             for index in indices for value_index in range(SETTINGS_PER_METHOD) for seed in range(seeds)]
@@ -278,3 +279,66 @@ def parse_model_nums(text):
 def missing_models(configurations, registered):
     """The hwkeras models these configurations need that ``registered`` (the model registry's names) lacks."""
     return sorted({c["model"] for c in configurations} - set(registered))
+
+
+# --------------------------------------------------------------------------------------------
+# A sweep of the study (``hwkeras sweep --study``): what sweep.json keeps, and the trials.
+# --------------------------------------------------------------------------------------------
+
+#: The studies ``hwkeras sweep --study`` knows.
+STUDIES = (STUDY,)
+
+
+def selection(name, dataset_name=None, model_nums=None, models=None, seeds=None, with_methods=()):
+    """sweep.json's ``study``: which of the study's models a sweep trains, checked; ValueError (one line).
+
+    Either ``model_nums`` (a list, or text such as ``"0,50-51"``; the dataset follows from them, and
+    ``dataset_name``, when given, must agree) or ``dataset_name`` with ``models`` (None: all six),
+    ``seeds`` (K: 0 .. K-1; None: all 50) and ``with_methods`` (``("chyvae",)``)."""
+    if name not in STUDIES:
+        raise ValueError(f"--study {name}: the studies are {', '.join(STUDIES)}")
+    if model_nums is not None:
+        if models is not None or seeds is not None or with_methods:
+            given = [o for o, v in (("--models", models), ("--seeds", seeds), ("--with", with_methods)) if v]
+            raise ValueError(f"--model-num names the models itself (method, setting, seed, dataset); drop "
+                             f"{', '.join(given)}")
+        numbers = parse_model_nums(model_nums) if isinstance(model_nums, str) else list(model_nums)
+        configurations = from_numbers(numbers)
+        if dataset_name is not None and dataset(dataset_name)[1].name != configurations[0]["dataset"]:
+            first = configurations[0]
+            raise ValueError(f"--model-num {first['model_num']} is {first['dataset']}'s, not "
+                             f"{dataset(dataset_name)[1].name}'s; drop --dataset or give that dataset's numbers "
+                             f"({dataset(dataset_name)[0] * MODELS_PER_DATASET}-"
+                             f"{(dataset(dataset_name)[0] + 1) * MODELS_PER_DATASET - 1})")
+        return {"name": name, "dataset": configurations[0]["dataset"], "model_nums": numbers}
+    if dataset_name is None:
+        raise ValueError(f"--study {name} needs --dataset ({', '.join(d.name for d in DATASETS)}) or --model-num")
+    models = [m.strip() for m in models.split(",") if m.strip()] if isinstance(models, str) else models
+    expand(dataset_name, models, seeds, with_methods)  # the checks
+    return {"name": name, "dataset": dataset(dataset_name)[1].name, "models": list(models) if models else None,
+            "seeds": seeds if seeds is not None else SEEDS, "with": list(check_with(with_methods))}
+
+
+def configurations_of(chosen):
+    """The configurations of sweep.json's ``study`` (``selection``'s dict), in the sweep's order."""
+    if chosen.get("model_nums") is not None:
+        return from_numbers(chosen["model_nums"])
+    return expand(chosen["dataset"], chosen.get("models"), chosen.get("seeds"), tuple(chosen.get("with") or ()))
+
+
+def configuration_name(c):
+    """A trial's configuration as a sweep names it: the model and the value the study varies, ``beta-vae-beta=4``
+    (its fixed options, e.g. AnnealedVAE's gamma 1000, are the same in every trial of the method)."""
+    from hwkeras.sweep.grid import format_value
+
+    return f"{c['model']}-{c['hyperparameter']}={format_value(c['value'])}"
+
+
+def grid_of(configurations):
+    """sweep.json's ``grid`` of a study sweep: each varied hyperparameter with its values, in the sweep's order."""
+    values = {}
+    for c in configurations:
+        values.setdefault(c["hyperparameter"], [])
+        if c["value"] not in values[c["hyperparameter"]]:
+            values[c["hyperparameter"]].append(c["value"])
+    return values

@@ -54,6 +54,7 @@ OPTION = {"vae.beta": "beta", "beta_tc_vae.beta": "beta", "factor_vae.gamma": "g
           "dip_vae.lambda_od": "lambda_od", "dip_vae.lambda_d_factor": "lambda_d_factor",
           "annealed_vae.c_max": "c_max", "annealed_vae.iteration_threshold": "iteration_threshold",
           "annealed_vae.gamma": "gamma"}
+STUDY = "unsupervised_study_v1"
 HWKERAS_MODEL = {"beta_vae": "beta-vae", "factor_vae": "factor-vae", "dip_vae_i": "dip-vae-i",
                  "dip_vae_ii": "dip-vae-ii", "beta_tc_vae": "beta-tcvae", "annealed_vae": "annealed-vae"}
 HWKERAS_DATASET = {"dsprites_full": "dsprites", "color_dsprites": "color-dsprites", "noisy_dsprites": "noisy-dsprites",
@@ -152,3 +153,36 @@ def test_missing_models_are_named():
     configurations = study.expand("dsprites", seeds=1)
     assert study.missing_models(configurations, ["beta-vae", "factor-vae", "beta-tcvae"]) == [
         "annealed-vae", "dip-vae-i", "dip-vae-ii"]
+
+
+def test_a_sweeps_selection_round_trips_through_sweep_json():
+    chosen = study.selection("unsupervised_study_v1", model_nums="0-1,50-51,300-301,350-351")
+    assert chosen == {"name": "unsupervised_study_v1", "dataset": "dsprites",
+                      "model_nums": [0, 1, 50, 51, 300, 301, 350, 351]}
+    configurations = study.configurations_of(json.loads(json.dumps(chosen)))
+    assert [study.configuration_name(c) for c in configurations[::2]] == [
+        "beta-vae-beta=1", "beta-vae-beta=2", "factor-vae-gamma=10", "factor-vae-gamma=20"]
+    assert study.grid_of(configurations) == {"beta": [1.0, 2.0], "gamma": [10.0, 20.0]}
+    everything = study.selection("unsupervised_study_v1", "cars3d", models="dip-vae-ii,annealed-vae", seeds=3,
+                                 with_methods=("chyvae",))
+    assert everything["models"] == ["dip-vae-ii", "annealed-vae"] and everything["with"] == ["chyvae"]
+    configurations = study.configurations_of(json.loads(json.dumps(everything)))
+    assert len(configurations) == 3 * 6 * 3  # the two methods, then chyvae
+    assert configurations[0]["model_num"] == 9000 + 18 * 50 and configurations[35]["model_num"] == 9000 + 35 * 50 + 2
+    assert study.configuration_name(configurations[35]) == "annealed-vae-c_max=100"
+    assert study.configuration_name(configurations[-1]) == "chyvae-nu=10000" and configurations[-1]["model_num"] is None
+    assert len(study.configurations_of(study.selection("unsupervised_study_v1", "dsprites"))) == 1800
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"name": "study2"}, "--study study2: the studies are unsupervised_study_v1"),
+    ({"name": STUDY}, "--study unsupervised_study_v1 needs --dataset"),
+    ({"name": STUDY, "dataset_name": "smallnorb", "model_nums": "0"}, "--model-num 0 is dsprites's, not smallnorb's"),
+    ({"name": STUDY, "model_nums": [0], "seeds": 2}, "--model-num names the models itself"),
+    ({"name": STUDY, "dataset_name": "dsprites", "models": "beta-vae,nope"}, "'nope' is not a method"),
+])
+def test_a_bad_selection_is_one_line(kwargs, message):
+    with pytest.raises(ValueError) as info:
+        study.selection(**kwargs)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
