@@ -14,7 +14,7 @@ export HWKERAS_SHARED_DATA
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,jax,torch,sweep,serve]'
+	$(BIN)/python -m pip install --quiet -e '.[test,jax,torch,sweep,serve,onnx]'
 	touch $(STAMP)
 
 fit: $(STAMP)

@@ -161,6 +161,21 @@ def export_saved_model(model, path, overwrite=False, card=None):
 
     ``card``: extra entries for ``model.json`` (dataset, training steps, metrics, ...).
     """
+    def write(staging):
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        for name, (fn, spec) in _endpoints(model).items():
+            archive.add_endpoint(name, fn, input_signature=spec)
+        archive.write_out(staging, verbose=False)
+        with open(os.path.join(staging, "model.json"), "w") as f:
+            json.dump(model_card(model, **(card or {})), f, indent=2)
+
+    return write_directory_atomically(path, write, overwrite=overwrite)
+
+
+def write_directory_atomically(path, write, overwrite=False):
+    """Calls ``write(staging)`` on a new directory next to ``path``, then renames it to ``path``; returns
+    the absolute path. A failed or killed export leaves nothing at ``path`` (SavedModel and ONNX alike)."""
     path = os.path.abspath(os.fspath(path))
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True (--overwrite) or choose another path")
@@ -170,19 +185,12 @@ def export_saved_model(model, path, overwrite=False, card=None):
     try:
         # mkdtemp makes a private (0700) directory; a server running as another user must read the export.
         os.chmod(staging, default_dir_mode())
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        for name, (fn, spec) in _endpoints(model).items():
-            archive.add_endpoint(name, fn, input_signature=spec)
-        archive.write_out(staging, verbose=False)
-        with open(os.path.join(staging, "model.json"), "w") as f:
-            json.dump(model_card(model, **(card or {})), f, indent=2)
+        write(staging)
         _replace_dir(staging, path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return path
-
 
 
 def _replace_dir(new, target):
@@ -196,11 +204,11 @@ def _replace_dir(new, target):
         os.rename(new, target)
 
 
-def export_in_tensorflow(target, output, overwrite=False):
-    """``hwkeras export TARGET --output OUTPUT`` in a TensorFlow process; returns what it printed.
+def export_in_tensorflow(target, output, overwrite=False, export_format="savedmodel"):
+    """``hwkeras export TARGET --output OUTPUT [--format onnx]`` in a TensorFlow process; returns what it printed.
 
     SavedModels come from the TensorFlow backend (a JAX export writes, but its linear algebra fails
-    when served), so a JAX or PyTorch process hands its .keras file to one.
+    when served), so a JAX or PyTorch process hands its .keras file to one; ONNX graphs too (tf2onnx).
     """
     import subprocess
 
@@ -208,7 +216,8 @@ def export_in_tensorflow(target, output, overwrite=False):
     from hwkeras.frameworks import require_tensorflow
 
     require_tensorflow("A SavedModel")
-    command = [sys.executable, "-m", "hwkeras.cli.main", "export", target, "--output", output]
+    command = [sys.executable, "-m", "hwkeras.cli.main", "export", target, "--output", output,
+               "--format", export_format]
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
     done = subprocess.run(command + (["--overwrite"] if overwrite else []), env=env,
                           capture_output=True, text=True)

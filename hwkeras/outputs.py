@@ -16,6 +16,8 @@ def what_is_at(path):
             return "a run directory of hwkeras fit (it has config.json)"
         if SWEEP_JSON in names:
             return "a sweep directory of hwkeras sweep (it has sweep.json)"
+        if "saved_model.pb" in names:  # what --format onnx refuses to replace, named as what it is
+            return "a SavedModel export (it has saved_model.pb)"
         return f"a directory of {len(names)} entries, none of them saved_model.pb, config.json or sweep.json"
     return "a file"
 
