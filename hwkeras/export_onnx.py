@@ -5,8 +5,9 @@ The directory holds ``encode.onnx`` (``images`` -> ``mean`` and ``scale_tril`` f
 ``log_variance`` for the diagonal baselines), ``decode.onnx`` (``z`` -> ``images``),
 ``reconstruct.onnx`` (``images`` -> ``images``) and ``model.json``: the SavedModel's model card
 (``hwkeras.export.model_card``) with ``format: "onnx"``, the ONNX signatures, each graph's file,
-inputs and outputs, and the traversal values, so that the ONNX servable answers ``traverse``
-from the encode and decode graphs (``hwkeras.serve.onnx``). Same inputs and outputs, names and
+inputs and outputs, the traversal values, so that the ONNX servable answers ``traverse``
+from the encode and decode graphs (``hwkeras.serve.onnx``), and ``latent_kl`` (the explorer's
+slider order, see ``_latent_kl``). Same inputs and outputs, names and
 shapes as the SavedModel's signatures of the same names (docs/SERVING.md).
 
 Not exported: ``sample`` and ``sample_seeded``. Their draws are TensorFlow's stateless random
@@ -168,7 +169,51 @@ def export_onnx(model, path, overwrite=False, card=None, opset=None):
                 graph_model.export(target, format="onnx", input_signature=spec, opset_version=opset,
                                    verbose=False)
                 graphs[name] = {"file": name + ".onnx", **_graph_signature(target), "renamed": RENAMED.get(name, {})}
+        full_card = onnx_card(model, graphs, **(card or {}))
         with open(os.path.join(staging, CARD), "w") as f:
-            json.dump(onnx_card(model, graphs, **(card or {})), f, indent=2)
+            json.dump(full_card, f, indent=2)
+        full_card["latent_kl"], full_card["latent_kl_images"] = _latent_kl(model, staging)
+        with open(os.path.join(staging, CARD), "w") as f:
+            json.dump(full_card, f, indent=2)
 
     return write_directory_atomically(path, write, overwrite=overwrite)
+
+
+class _WithSeededSamples:
+    """The ONNX servable of ``staging`` plus the SavedModel's ``sample_seeded``, run here by TensorFlow
+    from the model's own endpoint (the same draws as the SavedModel's for a seed)."""
+
+    def __init__(self, servable, model, card):
+        from hwkeras.export import _endpoints
+
+        self._servable, self.card = servable, card
+        self._sample_seeded, specs = _endpoints(model)["sample_seeded"]
+        self._inputs = [spec.name for spec in specs]
+
+    def signatures(self):
+        return {**self._servable.signatures(), "sample_seeded": {"inputs": {n: None for n in self._inputs}}}
+
+    def predict(self, signature_name, inputs):
+        if signature_name != "sample_seeded":
+            return self._servable.predict(signature_name, inputs)
+        import numpy as np
+        import tensorflow as tf
+
+        out = self._sample_seeded(**{n: tf.constant(inputs[n]) for n in self._inputs})
+        return {k: np.asarray(v) for k, v in out.items()}
+
+
+def _latent_kl(model, staging):
+    """(each latent's average KL, over which images): the latent explorer's slider order, written in the
+    card now because an ONNX server has no ``sample_seeded`` for the images that ``hwkeras.serve.latents``
+    falls back to when the card's dataset is not on the serving machine (it then reads the card's).
+    The same images and numbers as a SavedModel server's start would use on this machine."""
+    from hwkeras.serve import latents
+    from hwkeras.serve.onnx import load
+
+    servable = load(staging)
+    images, source = latents.kl_images(_WithSeededSamples(servable, model, servable.card))
+    if tuple(images.shape[1:]) != tuple(model.image_shape):  # the card's dataset, not at the model's size
+        without_dataset = {k: v for k, v in servable.card.items() if k != "dataset"}
+        images, source = latents.kl_images(_WithSeededSamples(servable, model, without_dataset))
+    return latents.average_kl(servable, images).tolist(), source

@@ -151,10 +151,35 @@ for case, array in bad.items():
         check_inputs(servable.signatures(), "encode", {"images": array.tolist()})
     except ValueError as exc:
         errors[case] = str(exc)
+from hwkeras.serve.latents import latent_rows  # what a replica computes first, for the explorer
+assert latent_rows(servable)["source"] == "the model card"
 model_code = ("hwkeras.model", "hwkeras.base", "hwkeras.layers", "hwkeras.export", "hwkeras.baselines")
 print(json.dumps({"errors": errors, "keras": "keras" in sys.modules, "tensorflow": sys.modules.get("tensorflow"),
                   "hwkeras_models": sorted(m for m in sys.modules if m.startswith(model_code))}))
 """
+
+
+def test_onnx_card_carries_the_latent_order_a_saved_model_server_computes(exports):
+    """The explorer's average KLs: in the card, equal to what a SavedModel server computes at its start
+    (hwkeras.serve.latents on the TensorFlow runtime) over the same images: the card's dataset where it
+    fits the model (beta-VAE), else the model's prior samples by sample_seeded (CHyVAE at 16 x 32 x 3)."""
+    from hwkeras.serve import latents
+    from hwkeras.serve.saved_model import load
+
+    kind, saved, onnx, _ = exports
+    card = json.loads(open(os.path.join(onnx, "model.json")).read())
+    servable = load(saved)
+    if kind == "chyvae":
+        assert card["latent_kl_images"] == "256 of the model's own prior samples (seed 0; its dataset is not here)"
+        servable.card = {k: v for k, v in servable.card.items() if k != "dataset"}
+    else:
+        assert card["latent_kl_images"] == "256 images of correlated-ellipses"
+    rows = latents.latent_rows(servable)
+    expected = np.zeros(card["latent_dim"])
+    for row in rows["latents"]:
+        expected[row["latent"]] = row["kl"]
+    assert rows["source"] == card["latent_kl_images"] and expected.min() > 1e-3  # not all collapsed
+    np.testing.assert_allclose(card["latent_kl"], expected, rtol=1e-4)
 
 
 def test_onnx_servable_runs_without_tensorflow_or_keras(exports, tmp_path):
