@@ -2,10 +2,10 @@
 disentanglement_lib's images and index order; bad files one line each.
 
 ORACLE_QUERY_SHA256 was produced by disentanglement_lib's own cars3d.py (google-research/
-disentanglement_lib HEAD, outside this repository, numpy 1.26.4, Pillow 13.0.0, with
+disentanglement_lib 86a644d, outside this repository, numpy 1.26.4, Pillow 13.0.0, with
 tensorflow.compat.v1.gfile shimmed to open/os and its ListDirectory sorted; PIL.Image.ANTIALIAS set to
 LANCZOS and thumbnail given (64, 64) of its (64, 64, 3), as Pillow < 7 read it) on the three files
-``write_cars`` writes: /tmp/dlo/venv/bin/python /tmp/dlo/oracle_cars.py. Its loader fills the objects
+``write_cars`` writes: ``tests/data/oracle_disentanglement_lib.py DLIB WORK cars``. Its loader fills the objects
 it finds into its fixed (4, 24, 183) grid; the query asks for the three written objects only.
 """
 

@@ -2,11 +2,11 @@
 file, read back lazily; factor grid, index order and sampling equal to disentanglement_lib's MPI3D;
 bad files one line each.
 
-The ORACLE_* numbers were produced by disentanglement_lib's own mpi3d.py (commit of
-google-research/disentanglement_lib HEAD, run outside this repository with a shim mapping
+The ORACLE_* numbers were produced by disentanglement_lib's own mpi3d.py (google-research/
+disentanglement_lib 86a644d, run outside this repository with a shim mapping
 tensorflow.compat.v1.gfile to open/os and zipfile's CRC check left on) on the file ``write_toy``
-writes:  python /tmp/dlo/oracle_mpi3d.py  (it imports write_toy from this module, builds
-MPI3D(mode="mpi3d_toy") on it and prints these values).
+writes: ``tests/data/oracle_disentanglement_lib.py DLIB WORK mpi3d`` (its docstring gives the setup; it
+imports write_toy from this module, builds MPI3D(mode="mpi3d_toy") on it and prints these values).
 """
 
 import hashlib

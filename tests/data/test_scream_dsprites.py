@@ -4,10 +4,10 @@ equal to disentanglement_lib's ScreamDSprites given the same random state; missi
 one line each.
 
 The ORACLE_* numbers were produced by disentanglement_lib's own dsprites.py ScreamDSprites([1, 2, 3,
-4, 5]) (google-research/disentanglement_lib HEAD, outside this repository, numpy 1.26.4, Pillow
+4, 5]) (google-research/disentanglement_lib 86a644d, outside this repository, numpy 1.26.4, Pillow
 13.0.0, tensorflow.compat.v1.gfile shimmed to open, thumbnail given (350, 274) of its (350, 274, 3),
 as Pillow < 7 read it) on the files ``write_dsprites`` and ``write_painting`` write:
-HWKERAS_SHARED_DATA=/work/shared/data /tmp/dlo/venv/bin/python /tmp/dlo/oracle_scream.py.
+``tests/data/oracle_disentanglement_lib.py DLIB WORK scream``.
 """
 
 import hashlib

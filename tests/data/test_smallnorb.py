@@ -2,11 +2,11 @@
 back to disentanglement_lib's images, factors and sampling; bad or missing files one line each.
 
 The ORACLE_* numbers were produced by disentanglement_lib's own norb.py (google-research/
-disentanglement_lib HEAD, run outside this repository: tensorflow.compat.v1.gfile shimmed to open,
+disentanglement_lib 86a644d, run outside this repository: tensorflow.compat.v1.gfile shimmed to open,
 PIL.Image.ANTIALIAS set to LANCZOS, which Pillow 10 removed; numpy 1.26.4, as its int() of a 1-element
 array needs numpy < 2; Pillow 13.0.0 as here) on the files ``write_norb`` writes:
-/tmp/dlo/venv/bin/python /tmp/dlo/oracle_norb.py (it imports write_norb and QUERY from this module and
-prints them). It reported factor_sizes [5, 10, 9, 18, 6], latent_factor_indices [0, 2, 3, 4],
+``tests/data/oracle_disentanglement_lib.py DLIB WORK norb`` (it imports write_norb and QUERY from this
+module and prints them). It reported factor_sizes [5, 10, 9, 18, 6], latent_factor_indices [0, 2, 3, 4],
 factors_num_values [5, 9, 18, 6], images (48600, 64, 64) float64 in [-0.165, 1.157] (Lanczos overshoot).
 """
 
