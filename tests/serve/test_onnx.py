@@ -297,3 +297,15 @@ def test_a_mixed_bfloat16_model_exports_float32_graphs(tmp_path):
     # bfloat16 keeps 8 bits of mantissa: 2^-8 relative; codes here are O(0.1-1).
     np.testing.assert_allclose(got["mean"], mean, atol=1e-2)
     np.testing.assert_allclose(got["scale_tril"], scale_tril, atol=1e-2)
+
+
+def test_export_onnx_without_its_packages_is_one_line(keras_file, tmp_path, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "tf2onnx" else find_spec(name, *args))
+    done = export(keras_file, "--format", "onnx", "--output", tmp_path / "m")
+    assert done.exit_code == 2 and done.output == (
+        "Error: ONNX export needs tf2onnx, not installed here: pip install 'hwkeras[onnx]'\n")
+    assert not (tmp_path / "m").exists()
