@@ -15,8 +15,9 @@ import logging
 import os
 
 import numpy as np
+import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from ray import serve
 
 from hwkeras.serve import load_servable, rest
@@ -28,6 +29,13 @@ METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 logger = logging.getLogger("ray.serve")
 
 api = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+
+# Above the deployment: serve.ingress captures the class with the module's names defined so far.
+def _json(value, status=200):
+    """A JSON answer; orjson writes a card's NaN metric as null where Python's json would fail."""
+    return Response(orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status,
+                    media_type="application/json")
 
 
 @serve.deployment
@@ -46,11 +54,10 @@ class ModelServer:
         try:
             return await self._route(request, path)
         except rest.RequestError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+            return _json({"error": str(exc)}, exc.status)
         except Exception as exc:  # noqa: BLE001 - the server keeps serving; the client gets one line
             logger.exception("hwkeras serve: %s %s failed", request.method, request.url.path)
-            return JSONResponse({"error": f"internal error ({exc.__class__.__name__}); see the server's log"},
-                                status_code=500)
+            return _json({"error": f"internal error ({exc.__class__.__name__}); see the server's log"}, 500)
 
     async def _route(self, request, path):
         if path in ("", "index.html") or path.startswith("static/"):
@@ -64,9 +71,9 @@ class ModelServer:
         if request.method != wanted:
             raise rest.RequestError(405, f"{verb} takes {wanted}, not {request.method}")
         if verb == "status":
-            return JSONResponse(rest.status(self.servable.name))
+            return _json(rest.status(self.servable.name))
         if verb == "metadata":
-            return JSONResponse(rest.metadata(self.servable, self.latents))
+            return _json(rest.metadata(self.servable, self.latents))
         request_json = rest.parse_body(await self._body(request))
         signature, arrays, form = rest.parse_predict(self.servable, request_json)
         if self.batching and batched(self.servable.signatures()[signature]):
@@ -75,7 +82,7 @@ class ModelServer:
             outputs = await asyncio.to_thread(self._predict, signature, arrays)
         if isinstance(outputs, Exception):
             raise outputs
-        return JSONResponse(rest.answer(outputs, form))
+        return Response(rest.answer(outputs, form), media_type="application/json")
 
     def _static(self, name, method):
         """A file of the explorer; nothing outside ``static/`` whatever the path says."""

@@ -14,10 +14,10 @@ Every refusal is :class:`RequestError` with its HTTP status and a one-line messa
 ``{"error": "..."}``: the same rules for every runtime, the server's web framework only maps it.
 """
 
-import json
 import math
 
 import numpy as np
+import orjson
 
 from hwkeras.serve.servable import batched, check_inputs
 
@@ -87,19 +87,18 @@ def metadata(servable, latents=None):
 
 
 def parse_body(body):
-    """Request bytes -> the JSON object, or a 400 naming what is wrong."""
+    """Request bytes -> the JSON object, or a 400 naming what is wrong.
+
+    orjson parses strict JSON: NaN, Infinity and numbers beyond a double (1e400) are refused here,
+    as the bad JSON they are (Python's json would read them as floats)."""
     try:
-        request = json.loads(body, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RequestError(400, f"the body is not valid JSON ({_one_line(exc)})") from None
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(400, f"the body is not valid JSON ({_one_line(exc)}); send finite numbers, "
+                                f"no NaN or Infinity") from None
     if not isinstance(request, dict):
         raise RequestError(400, "the body must be a JSON object with \"instances\" or \"inputs\"")
     return request
-
-
-def _no_constant(word):
-    # Python's json reads NaN and Infinity, which JSON has not: refused as the bad JSON they are.
-    raise ValueError(f"{word} is not JSON; send finite numbers")
 
 
 def parse_predict(servable, request):
@@ -153,14 +152,18 @@ def _rows_to_columns(instances, signature, spec, names):
 
 
 def answer(outputs, form):
-    """Outputs -> TF Serving's answer: predictions (rows) or outputs (columns), one output bare."""
-    lists = {k: np.asarray(v).tolist() for k, v in outputs.items()}
+    """Outputs -> TF Serving's answer as JSON bytes: predictions (rows) or outputs (columns), one
+    output bare. float32 values are written in their shortest form (orjson, straight from numpy)."""
+    arrays = {k: np.ascontiguousarray(v) for k, v in outputs.items()}
     if form == "rows":
-        if len(lists) == 1:
-            return {"predictions": next(iter(lists.values()))}
-        rows = len(next(iter(lists.values())))
-        return {"predictions": [{k: v[i] for k, v in lists.items()} for i in range(rows)]}
-    return {"outputs": next(iter(lists.values())) if len(lists) == 1 else lists}
+        if len(arrays) == 1:
+            value = {"predictions": next(iter(arrays.values()))}
+        else:
+            rows = len(next(iter(arrays.values())))
+            value = {"predictions": [{k: v[i] for k, v in arrays.items()} for i in range(rows)]}
+    else:
+        value = {"outputs": next(iter(arrays.values())) if len(arrays) == 1 else arrays}
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _one_line(exc):
