@@ -25,14 +25,14 @@ import json, os, resource, sys
 def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
-from hwkeras.cli.sweep_trial import compilation_cache_environment
+from hwkeras.sweep.trial import compilation_cache_environment
 for key, value in compilation_cache_environment().items():
     os.environ.setdefault(key, value)
 start = cpu()
 from hwkeras.runs.plan import plan_fit  # noqa: E402
 from hwkeras.runs.session import train
-from hwkeras.cli.sweep import fit_defaults
-options = dict(fit_defaults(), model="chyvae", steps=20, batch_size=16, image_size=32, latent_dim=3, hidden_units=16,
+from hwkeras.runs.plan import DEFAULTS
+options = dict(DEFAULTS, model="chyvae", steps=20, batch_size=16, image_size=32, latent_dim=3, hidden_units=16,
                summary_every=0, no_export=True, no_report=True, output_dir=sys.argv[1], run_name="trial")
 train(plan_fit(options))
 print(json.dumps({"cpu_s": cpu() - start}))

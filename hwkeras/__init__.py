@@ -21,14 +21,15 @@ _EXPORTS = {
     "BFVAE0": "hwkeras.baselines",
     "BFVAE1": "hwkeras.baselines",
     "BFVAE2": "hwkeras.baselines",
-    "DIPVAEI": "hwkeras.baselines",
-    "DIPVAEII": "hwkeras.baselines",
-    "AnnealedVAE": "hwkeras.baselines",
     "build_model": "hwkeras.models",
     "load_model": "hwkeras.models",
     "fit": "hwkeras.runs.run",
     "resume": "hwkeras.runs.run",
     "Run": "hwkeras.runs.run",
+    "run_sweep": "hwkeras.sweeps",
+    "resume_sweep": "hwkeras.sweeps",
+    "select": "hwkeras.sweeps",
+    "Sweep": "hwkeras.sweeps",
 }
 
 __all__ = sorted(_EXPORTS) + ["layers", "__version__"]

@@ -1,5 +1,6 @@
-"""The files of runs and sweeps. Written whole or not at all: the content goes to ``PATH.partial``,
-then is renamed over ``PATH``, so that a reader (or a run killed mid-write) never sees half a file.
+"""The files of runs and sweeps. Written whole or not at all (``atomic_path``, the one way hwkeras
+writes a file): the content goes to a hidden temporary file beside ``PATH``, then is renamed over it,
+so that a reader (or a run killed mid-write) never sees half a file.
 Read back: a CSV cell (history.csv, results.csv, summary.csv) is a number only when it is a finite
 one. What a command may replace: only what it writes itself (a SavedModel export, a report page).
 Output places are proved writable before any work (``check_creatable_dir``). Standard library only
@@ -14,17 +15,40 @@ import tempfile
 from hwkeras.errors import UserError
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
-def atomic_open(path, newline=None):
-    """``open(path, "w")`` whose file appears at ``path`` only once the block ends without error."""
-    tmp = path + ".partial"
+def atomic_path(path, suffix=""):
+    """Yields a temporary path beside ``path`` to write (by any writer: ``open``, ``model.save``, numpy,
+    matplotlib); once the block ends without error it is renamed over ``path``, else removed.
+
+    The name is unique (``.NAME.partial-XXXXXX``: two writers never share one) and hidden, and the file gets
+    the mode of one ``open`` would create, under the user's umask (e.g. 0644): mkstemp's 0600 would hide a
+    model, a page or a cache from a web server or a colleague. ``suffix``: for writers that pick the format
+    by extension (``.keras``, ``.npz``, ``.png``).
+    """
+    directory, name = os.path.split(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.partial-", suffix=suffix, dir=directory)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
-        with open(tmp, "w", newline=newline) as f:
-            yield f
+        yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode="w", newline=None, encoding=None):
+    """``open(path, mode)`` whose file appears at ``path`` only once the block ends without error."""
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, newline=newline, encoding=encoding) as f:
+            yield f
 
 
 def write_json_atomically(record, path):

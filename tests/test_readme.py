@@ -20,7 +20,7 @@ def readme_block(title):
 def test_the_script_section_runs_and_writes_resumable_runs(tmp_path):
     code = readme_block("## Runs from a script")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=deadline(600), env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+                          timeout=deadline(900), env={**os.environ, "KERAS_BACKEND": "tensorflow"})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     printed = [line for line in done.stdout.splitlines() if line.startswith("100 ")]
     assert printed and float(printed[0].split()[1]) > 0, done.stdout[-2000:]
@@ -30,4 +30,11 @@ def test_the_script_section_runs_and_writes_resumable_runs(tmp_path):
     with open(tmp_path / "runs" / "beta4" / "config.json") as f:
         config = json.load(f)
     assert config["steps_trained"] == 150 and config["completed"] and config["format"] == 2
-    assert sorted(os.listdir(tmp_path / "runs" / "betas")) == ["b1-s0", "b1-s1", "b4-s0", "b4-s1"]
+    trials = ["beta-vae-beta=1-seed0", "beta-vae-beta=1-seed1", "beta-vae-beta=4-seed0", "beta-vae-beta=4-seed1"]
+    assert sorted(os.listdir(tmp_path / "sweeps" / "betas" / "trials")) == trials
+    rows = [line for line in done.stdout.splitlines() if line.startswith("[('beta-vae")]
+    assert rows and all(f"('{t}', 'finished', '" in rows[0] for t in trials), done.stdout[-2000:]
+    chosen = done.stdout.strip().splitlines()[-1]
+    assert chosen in trials, done.stdout[-2000:]
+    with open(tmp_path / "sweeps" / "betas" / "selection.json") as f:
+        assert json.load(f)["trial"] == chosen

@@ -325,19 +325,18 @@ def test_bad_input_is_one_line(tmp_path, args, message):
 def test_resume_runs_the_trials_as_the_sweep_did_unless_told(tmp_path, monkeypatch):
     """--max-concurrent, --gpus-per-trial and --cpus-per-trial are kept in sweep.json: --resume used to
     forget them (and run as many trials at once as fit)."""
-    from hwkeras.cli import sweep_run
     from hwkeras.cli.main import main
-    from hwkeras.sweep import directory
+    from hwkeras.sweep import directory, driver
 
     seen = []
 
-    def run_sweep(plan, options, select_by, new):  # everything but Ray: the plan and the options it runs with
+    def run_sweep(plan, options, select_by, new, write_page=None):  # all but Ray: the plan and the options it runs with
         if new:
             os.makedirs(plan.sweep_dir)
             directory.write_spec(plan.sweep_dir, plan.spec)
         seen.append({name: options[name] for name in ("max_concurrent", "gpus_per_trial", "cpus_per_trial")})
 
-    monkeypatch.setattr(sweep_run, "run_sweep", run_sweep)
+    monkeypatch.setattr(driver, "run_sweep", run_sweep)
     out = str(tmp_path / "s")
     new = ["sweep", "--model", "vae", "--seeds", "1", "--steps", "4", "--batch-size", "4", "--image-size", "32",
            "--latent-dim", "2", "--hidden-units", "8", "--max-concurrent", "3", "--cpus-per-trial", "1",
@@ -466,7 +465,7 @@ def test_fit_never_imports_ray():
         for path in glob.glob(os.path.join(ROOT, folder, "**", "*.py"), recursive=True):
             text = open(path).read()
             if "import ray" in text or "from ray" in text:
-                assert os.path.relpath(path, ROOT) in ("hwkeras/sweep/runner.py", "cli/sweep_trial.py"), path
+                assert os.path.relpath(path, ROOT) in ("hwkeras/sweep/runner.py", "hwkeras/sweep/trial.py"), path
     assert "sweep" not in open(os.path.join(ROOT, "cli", "fit.py")).read()
     done = subprocess.run([sys.executable, "-c", "import sys, hwkeras.cli.main, hwkeras.cli.fit, hwkeras.sweep.grid, "
                            "hwkeras.sweep.results, hwkeras.sweep.directory; print('ray' in sys.modules)"],
@@ -475,8 +474,8 @@ def test_fit_never_imports_ray():
 
 
 def test_gpu_share_and_the_trials_gpu_environment(monkeypatch):
-    from hwkeras.cli.sweep_trial import trial_environment
     from hwkeras.sweep.runner import gpus_per_trial
+    from hwkeras.sweep.trial import trial_environment
 
     assert gpus_per_trial(None, 1, 8) == 0.125 and gpus_per_trial(None, 2, 8) == 0.25
     assert gpus_per_trial(None, 1, None) == 1.0 and gpus_per_trial(None, 0, 8) == 0.0

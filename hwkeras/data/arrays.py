@@ -47,21 +47,16 @@ def atomic_npy(target, dtype, shape):
     """Yields a writable .npy memmap that appears at ``target`` only if the block completes.
 
     The file is written beside ``target`` and renamed into place, so an interrupted build never
-    leaves a half-written cache under the real name. It is readable by all like an ordinary file
-    (mkstemp's default 0600 would hide a cache in a shared data folder from other users).
+    leaves a half-written cache under the real name (``hwkeras.files.atomic_path``: the user's umask,
+    so a cache in a shared data folder is readable by others as an ordinary file would be).
     """
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".partial-", suffix=".npy")
-    os.close(fd)
-    os.chmod(tmp, 0o644)
-    try:
+    from hwkeras.files import atomic_path
+
+    with atomic_path(target, suffix=".npy") as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
         yield out
         out.flush()
         del out
-        os.replace(tmp, target)
-    except BaseException:
-        os.remove(tmp)
-        raise
 
 
 def built_once(target, dtype, shape, fill, num_parts, what, workers=1):

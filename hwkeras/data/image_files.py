@@ -34,6 +34,7 @@ from hwkeras.data.decode import DECODER_VERSION, decode_image
 from hwkeras.data.ground_truth import as_random_state
 from hwkeras.data.image_dataset import ImageDataset, to_float_images, warn_skipped
 from hwkeras.data.pipeline import default_workers
+from hwkeras.files import atomic_open
 
 log = logging.getLogger("hwkeras.data")
 #: Files decoded per task while building the cache (one progress line per tenth of the files).
@@ -215,6 +216,5 @@ class ImageFiles(ImageDataset):
         info = {"num_images": count, "num_files": len(self.keys), "num_skipped": len(skipped),
                 "skipped": skipped[:100], "options": {"image_size": self.image_size, "channels": self.channels,
                                                       "crop": self.crop}}
-        with open(sidecar + ".partial", "w") as f:
+        with atomic_open(sidecar) as f:
             json.dump(info, f, indent=1)
-        os.replace(sidecar + ".partial", sidecar)

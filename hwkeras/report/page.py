@@ -3,9 +3,8 @@
 import datetime
 import importlib.metadata
 import os
-import tempfile
 
-from hwkeras.files import REPORT_GENERATOR
+from hwkeras.files import REPORT_GENERATOR, atomic_open
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 
@@ -29,16 +28,7 @@ def generated_stamp():
 
 
 def write_page(html, path):
-    """Writes ``html`` to ``path`` through a temporary file in the same folder and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".report.partial-", suffix=".html", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(html)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the page from a web server or a colleague
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Writes ``html`` to ``path``, whole or not at all (``atomic_open``)."""
+    with atomic_open(path, encoding="utf-8") as f:
+        f.write(html)
     return path

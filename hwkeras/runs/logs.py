@@ -302,10 +302,8 @@ def drop_events(path, last_kept_step):
         else:
             kept.append(raw)
     if dropped or sum(map(len, kept)) != len(data):
-        tmp = path + ".partial"
-        with open(tmp, "wb") as f:
+        with atomic_open(path, "wb") as f:
             f.write(b"".join(kept))
-        os.replace(tmp, path)
     return dropped
 
 

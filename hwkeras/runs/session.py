@@ -8,27 +8,18 @@ resume) and its exit code; ``UserError`` for data found unusable once read.
 """
 
 import os
-import tempfile
 
 from hwkeras.console import note, say
 from hwkeras.errors import RunStopped, UserError
-from hwkeras.files import one_line
+from hwkeras.files import atomic_path, one_line
 from hwkeras.presets import adam_settings
 from hwkeras.runs import layout
 from hwkeras.runs.plan import MODEL_OPTIONS, PREVIEW_IMAGES
 
 
 def save_keras_atomically(model, path):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".model.partial-", suffix=".keras", dir=directory)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _log_data_progress():
@@ -120,9 +111,7 @@ def train(plan):
     written = [layout.CONFIG, layout.MODEL, layout.HISTORY, layout.STEP_HISTORY, layout.TRAVERSAL,
                layout.RECONSTRUCTIONS, layout.LOGS, layout.CHECKPOINTS]
     if not options.get("no_report"):
-        from hwkeras.report import write_run_report
-
-        write_run_report(run_dir, model=model, dataset=dataset)  # its notes (no metrics yet, ...) are on the page
+        write_page(run_dir, model, dataset)  # its notes (no metrics yet, ...) are on the page
         written.append(layout.REPORT)
     say(f"\nRun directory: {run_dir}")
     for name in written:
@@ -133,6 +122,14 @@ def train(plan):
         export(plan, model, total)
     write_config(plan, steps_trained=total, completed=True)
     say(f"TensorBoard: tensorboard --logdir {os.path.join(run_dir, 'logs')}")
+
+
+def write_page(run_dir, model=None, dataset=None):
+    """The run's report.html (``hwkeras.report``): at the end of training, and again by a sweep's trial
+    once its metrics are in. The run is the only way to the page for the sweep (sweep/ imports no report/)."""
+    from hwkeras.report import write_run_report
+
+    return write_run_report(run_dir, model=model, dataset=dataset)
 
 
 def export(plan, model, total):

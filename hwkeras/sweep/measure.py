@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from hwkeras.files import write_json_atomically
+from hwkeras.files import atomic_path, write_json_atomically
 from hwkeras.runs import layout
 
 #: ``--evaluate`` protocols, in column order.
@@ -139,9 +139,8 @@ def save_udr_codes(model, dataset, run_dir, settings=None):
                                 np.random.RandomState(settings["seed"]), settings["batch_size"],
                                 settings["num_data_points"])
     path = os.path.join(run_dir, UDR_CODES)
-    tmp = path + ".partial.npz"
-    np.savez(tmp, codes=codes[0], kl=kl[0])
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, codes=codes[0], kl=kl[0])
     return path
 
 

@@ -12,7 +12,7 @@ import json
 import math
 import os
 
-from hwkeras.files import atomic_open, csv_number
+from hwkeras.files import atomic_open, atomic_path, csv_number
 from hwkeras.runs import layout
 
 TRIALS = "trials"
@@ -118,8 +118,8 @@ def write_tables(sweep_dir, header, rows, grid_keys, tradeoff_metric=None):
         metric = choose_metric(summary_header, tradeoff_metric, [])
         if metric is not None:
             path = os.path.join(sweep_dir, TRADEOFF)
-            tradeoff_plot(summary_rows, metric, path + ".partial")
-            os.replace(path + ".partial", path)
+            with atomic_path(path, suffix=".png") as tmp:
+                tradeoff_plot(summary_rows, metric, tmp)
     return summary_rows
 
 

@@ -1,12 +1,13 @@
-"""``hwkeras sweep``'s run of a checked plan: Ray started, the unfinished trials run on Ray Tune, the
-tables kept current as trials end, and at the end UDR, selection.json and the sweep's page."""
+"""A checked sweep plan run: Ray started, the unfinished trials run on Ray Tune (each ``hwkeras.sweep.trial``),
+the tables kept current as trials end, and at the end UDR, selection.json and (through ``write_page``,
+given by the caller: sweep/ draws no pages) the sweep's page. Lines go to the ``hwkeras.run`` logger."""
 
 import datetime
 import os
 
-import click
-
-from hwkeras.cli.common import InputError, one_line
+from hwkeras.console import note, say
+from hwkeras.errors import Failed, UserError
+from hwkeras.files import one_line
 from hwkeras.sweep import directory, results, runner
 
 
@@ -20,14 +21,14 @@ class Progress:
     def event(self, kind, name, message):
         if kind == "start":
             self.running.add(name)
-            click.echo(f"  started  {name}")
+            say(f"  started  {name}")
             directory.tables(self.plan.sweep_dir, self.plan.spec, self.plan.trials, running=self.running)
             return
         self.running.discard(name)
         trial = self.trials[name]
         record = results.read_trial(self.plan.sweep_dir, trial)
         if record is None and kind == "complete":  # stopped by --time-budget: --resume runs it again
-            click.echo(f"  stopped  {name} (--time-budget) before it finished")
+            say(f"  stopped  {name} (--time-budget) before it finished")
             directory.tables(self.plan.sweep_dir, self.plan.spec, self.plan.trials, running=self.running)
             return
         if record is None:  # the worker died before the trial could record anything
@@ -39,7 +40,7 @@ class Progress:
             write_json_atomically(record,
                                   os.path.join(results.run_dir(self.plan.sweep_dir, trial), results.TRIAL_RECORD))
         self.ended += 1
-        click.echo(f"[{self.ended}/{self.total}] {describe(record, name, self.plan.sweep_dir)}")
+        say(f"[{self.ended}/{self.total}] {describe(record, name, self.plan.sweep_dir)}")
         directory.tables(self.plan.sweep_dir, self.plan.spec, self.plan.trials, running=self.running)
 
 
@@ -78,31 +79,34 @@ def prepare_data_once(plan):
     get_dataset(first["dataset"], data_dir=first["data_dir"], image_size=first["image_size"]).prepare(accelerated=True)
 
 
-def run_sweep(plan, options, select_by, new):
-    from hwkeras.cli.sweep_trial import run_trial
+def run_sweep(plan, options, select_by, new, write_page=None):
+    """Runs ``plan``'s unfinished trials; ``options``: how (``REMEMBERED`` and address, time_budget,
+    no_report, tradeoff_metric); ``new``: write sweep.json first; ``write_page(sweep_dir, metric=...)`` draws
+    the sweep's page at the end. Returns the results rows; raises ``Failed`` when a trial failed."""
+    from hwkeras.sweep.trial import run_trial
 
     sweep_dir, spec = plan.sweep_dir, plan.spec
     to_run = [t for t in plan.trials if not results.is_finished(sweep_dir, t)]
     configurations = len({t.configuration for t in plan.trials})
     if not to_run:
-        click.echo(f"All {len(plan.trials)} trials of {sweep_dir} have finished; nothing to run.")
-        return finish(plan, options, select_by)
+        say(f"All {len(plan.trials)} trials of {sweep_dir} have finished; nothing to run.")
+        return finish(plan, options, select_by, write_page)
     try:
         resources = runner.start(options.get("address"))
     except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, ValueError: the address or the machine
-        raise InputError(f"Ray could not start{' at ' + options['address'] if options.get('address') else ''}: "
+        raise UserError(f"Ray could not start{' at ' + options['address'] if options.get('address') else ''}: "
                          f"{one_line(exc)}") from None
     try:
         try:
             runner.check_cpus(options["cpus_per_trial"], resources.get("CPU", 0))
             gpus = runner.gpus_per_trial(options["gpus_per_trial"], resources.get("GPU", 0), options["max_concurrent"])
         except ValueError as exc:
-            raise InputError(one_line(exc)) from None
+            raise UserError(one_line(exc)) from None
         if new:
             os.makedirs(sweep_dir, exist_ok=True)
             plan.spec = spec = directory.write_spec(sweep_dir, spec)
-        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-        click.echo(f"hwkeras sweep: {len(plan.trials)} trials ({configurations} configuration"
+        backend = options.get("backend") or spec.get("backend") or os.environ.get("KERAS_BACKEND", "tensorflow")
+        say(f"hwkeras sweep: {len(plan.trials)} trials ({configurations} configuration"
                    f"{'s' if configurations != 1 else ''} x {spec['seeds']} seeds), {len(to_run)} to run, "
                    f"in {sweep_dir}")
         resumed = set()
@@ -110,12 +114,12 @@ def run_sweep(plan, options, select_by, new):
             checkpoint = directory.resumable(sweep_dir, trial)
             if checkpoint is not None:
                 resumed.add(trial.name)
-                click.echo(f"  {trial.name} was unfinished: it continues from its checkpoint at step {checkpoint.step}")
+                say(f"  {trial.name} was unfinished: it continues from its checkpoint at step {checkpoint.step}")
                 continue
             moved = directory.move_aside(sweep_dir, trial)
             if moved:
-                click.echo(f"  {trial.name} was unfinished: its directory is kept as {moved}; it runs again")
-        click.echo(f"Ray: {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs; each trial "
+                say(f"  {trial.name} was unfinished: its directory is kept as {moved}; it runs again")
+        say(f"Ray: {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs; each trial "
                    f"{options['cpus_per_trial']:g} CPU{'s' if options['cpus_per_trial'] != 1 else ''}"
                    f"{f', {gpus:g} GPU' if gpus else ''}, at most {options['max_concurrent'] or 'as many as fit'} "
                    f"at once; {backend} backend")
@@ -129,17 +133,17 @@ def run_sweep(plan, options, select_by, new):
                    progress.event, time_budget=options.get("time_budget"))
     finally:
         runner.stop()
-    return finish(plan, options, select_by)
+    return finish(plan, options, select_by, write_page)
 
 
-def finish(plan, options, select_by):
+def finish(plan, options, select_by, write_page=None):
     from hwkeras.sweep import selection
 
     sweep_dir = plan.sweep_dir
     rows, chosen, notes = directory.aggregate(sweep_dir, plan.spec, plan.trials, options.get("tradeoff_metric"),
                                               select_by)
-    for note in notes:
-        click.echo(f"Note: {note}", err=True)
+    for line in notes:
+        note(f"Note: {line}")
     counts = {s: sum(r["status"] == s for r in rows) for s in results.STATUSES}
     written = [results.RESULTS, results.SUMMARY]
     if os.path.isfile(os.path.join(sweep_dir, results.TRADEOFF)):
@@ -147,18 +151,17 @@ def finish(plan, options, select_by):
     if chosen is not None:
         written.append(selection.SELECTION)
         for line in selection.describe(chosen):
-            click.echo(line)
-    if not no_report(plan, options):
-        from hwkeras.report import sweep_page
-
-        path, page_notes = sweep_page(sweep_dir, metric=options.get("tradeoff_metric"))
+            say(line)
+    if write_page is not None and not no_report(plan, options):
+        path, _ = write_page(sweep_dir, metric=options.get("tradeoff_metric"))
         written.append(os.path.basename(path))
-    click.echo(f"\nSweep directory: {sweep_dir} ({', '.join(written)})")
-    click.echo(", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    say(f"\nSweep directory: {sweep_dir} ({', '.join(written)})")
+    say(", ".join(f"{n} {s}" for s, n in counts.items() if n))
     unfinished = counts["failed"] + counts["stopped"] + counts["pending"]
     if unfinished:
         message = (f"{unfinished} of {len(rows)} trials did not finish; "
                    f"hwkeras sweep --resume {sweep_dir} runs them again")
         if counts["failed"]:
-            raise click.ClickException(message)
-        click.echo(message)
+            raise Failed(message)
+        say(message)
+    return rows

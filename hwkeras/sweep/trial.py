@@ -1,8 +1,8 @@
-"""One trial of ``hwkeras sweep``, run inside its Ray worker: ``hwkeras fit``'s work, then the measurements.
+"""One trial of a sweep, run inside its Ray worker: ``hwkeras fit``'s work, then the measurements.
 
-The trial trains with the same functions as ``hwkeras fit`` (``plan_fit`` and ``train`` of
-``hwkeras.cli.fit``; ``plan_resume`` when a resumed sweep continues it from its checkpoint) into
-``DIR/trials/<trial>``, so its directory is an ordinary run directory;
+The trial trains with the functions ``hwkeras.fit`` and ``hwkeras.resume`` call (``plan_fit`` or, when a
+resumed sweep continues it from its checkpoint, ``plan_resume``, then ``train``, all of
+``hwkeras.runs``) into ``DIR/trials/<trial>``, so its directory is an ordinary run directory;
 then it evaluates the metrics under both protocols, the held-out reconstruction NLL and the
 codes UDR compares (``hwkeras.sweep.measure``), writes the run's page, and last ``trial.json``,
 which marks it finished. Its output goes to ``DIR/logs/<trial>.log``.
@@ -16,6 +16,7 @@ import time
 import traceback
 
 from hwkeras.runs import layout
+from hwkeras.sweep import results
 
 #: Environment of a trial that shares a GPU: allocate GPU memory as it is needed, instead of JAX's
 #: 75% or TensorFlow's 100% at start-up, so that several trials fit on one device.
@@ -94,7 +95,7 @@ def execute(spec):
             record = fit_and_measure(spec, run_dir)
         except Exception as exc:  # noqa: BLE001 - one trial's failure is recorded, the sweep goes on
             traceback.print_exc()
-            from hwkeras.cli.common import one_line
+            from hwkeras.files import one_line
 
             record = {"status": "failed", "error": f"{exc.__class__.__name__}: {one_line(exc)}"}
         record = {"trial": spec["name"], **record, "wall_time_s": round(time.time() - start, 3),
@@ -102,7 +103,7 @@ def execute(spec):
         os.makedirs(run_dir, exist_ok=True)
         from hwkeras.files import write_json_atomically
 
-        write_json_atomically(record, os.path.join(run_dir, "trial.json"))
+        write_json_atomically(record, os.path.join(run_dir, results.TRIAL_RECORD))
         print(f"=== {spec['name']}: {record['status']} after {record['wall_time_s']:.1f} s ===", flush=True)
     return record
 
@@ -114,11 +115,11 @@ def trained_model(spec, run_dir, plan_fit, train):
         plan = plan_fit(spec["options"])
         train(plan)
         return plan.model, plan.dataset, plan.config
-    from hwkeras.cli.common import read_json
     from hwkeras.runs.plan import plan_resume
+    from hwkeras.runs.target import read_json
 
     files = layout.RunDir(run_dir)
-    config = read_json(files.config_path)
+    config = layout.migrate(read_json(files.config_path))
     model_path = files.model_path
     if config.get("completed") and os.path.isfile(model_path):  # killed while it was being measured
         from hwkeras.data import get_dataset
@@ -155,9 +156,9 @@ def fit_and_measure(spec, run_dir):
     measure.save_udr_codes(model, dataset, run_dir, spec["udr"])
     lap("udr_codes")
     if spec["run_report"]:
-        from hwkeras.report import write_run_report
+        from hwkeras.runs.session import write_page
 
-        write_run_report(run_dir, model=model, dataset=dataset)  # now with the metrics on it
+        write_page(run_dir, model=model, dataset=dataset)  # now with the metrics on it
         lap("report")
     return {"status": "finished", "model": config["model"], "seed": config["seed"], "values": spec["values"],
             "steps": config["steps_trained"], "backend": spec["backend"], "seconds": timings,
