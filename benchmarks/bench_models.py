@@ -1,7 +1,9 @@
 """Training throughput of every model of ``hwkeras.models.MODELS`` next to HyperpriorVAE (CHyVAE).
 
 All models share the encoder/decoder (64x64x1, latent 10, dense 128; FactorVAE and BF-VAE add
-their discriminator, 6 resp. 5 x Dense(1000), and its update) and train on the same fixed batch in
+their discriminator, 6 resp. 5 x Dense(1000), and its update; DIP-VAE-I/II and AnnealedVAE a
+batch-level penalty, a p x p covariance of the codes or |batch KL - C|, and AnnealedVAE its step
+counter) and train on the same fixed batch in
 interleaved rounds in one process, so machine noise hits them alike. The figure of merit is
 each model's images/s divided by CHyVAE's in the same round (median over rounds).
 
