@@ -115,6 +115,27 @@ def check_dataset_size(dataset_size):
     return dataset_size
 
 
+def check_nonnegative(name, value):
+    """A weight or capacity (DIP-VAE's lambdas, AnnealedVAE's gamma and c_max) as a float >= 0, else a
+    one-line ValueError."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value:g}")
+    return value
+
+
+def check_positive_int(name, value):
+    """A count of steps (AnnealedVAE's iteration_threshold) as an int >= 1, or a one-line ValueError."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    return value
+
+
 def check_finite(name, value):
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value}")

@@ -33,7 +33,7 @@ P, SIDE, BATCH = 3, 16, 8
 SHAPE = (SIDE, SIDE, 1)
 LEARNING_RATE = 0.01  # SGD for the model's one-step check
 ROUND_TRIP = ("chyvae", "factor-vae")
-FIT = ("chyvae", "factor-vae", "bf-vae-1")
+FIT = ("chyvae", "factor-vae", "bf-vae-1", "annealed-vae")  # annealed-vae: its step counter in JAX's state
 PROBE = ("bf-vae-2",)  # the "vae-first" step: relevance r (BF-VAE-2) is a VAE weight D's codes use
 SAMPLER_PSI = np.array([[6.0, 1.0, 0.0], [1.0, 5.0, -1.0], [0.0, -1.0, 4.0]])
 SAMPLER_NU = 10.0
@@ -54,6 +54,8 @@ def tiny(name, seed=0):
         options.update(discriminator_units=16, discriminator_layers=2, discriminator_learning_rate=1e-3)
     if name in ("bf-vae-1", "bf-vae-2"):
         options["dataset_size"] = 64
+    if name == "annealed-vae":  # C moves within a few steps; a small gamma and c_max keep SGD's step small
+        options.update(gamma=10.0, c_max=0.5, iteration_threshold=10)
     return build_model(name, latent_dim=P, image_shape=SHAPE, hidden_units=16, seed=seed, **options)
 
 
@@ -116,6 +118,8 @@ def parity(name, backend, workdir, x, noise, out):
         # float32 cancellation swamps a 1e-4 comparison; a larger head makes every term O(1).
         kernel = model.head.dense.kernel
         kernel.assign(kernel * 20.0)
+        if name == "annealed-vae":  # C(3) = 0.15, not 0: the capacity term is compared too
+            model.annealing_step.assign(3)
         model.save_weights(weights_path)
     model.load_weights(weights_path)
     out[f"{name}/initial"] = _stack(model.weights)
@@ -202,6 +206,8 @@ def short_fit(name, out):
     out[f"fit/{name}/after"] = model.evaluate(x, batch_size=16, verbose=0, return_dict=True)["loss"]
     out[f"fit/{name}/iterations"] = int(model.optimizer.iterations)
     out[f"fit/{name}/seed_moved"] = bool(np.any(np.asarray(model.seed_generator.state) != seed_before))
+    if hasattr(model, "annealing_step"):  # one count per training step, kept through JAX's state sync
+        out[f"fit/{name}/annealing_step"] = int(ops.convert_to_numpy(model.annealing_step))
     if adversarial:
         out[f"fit/{name}/d_iterations"] = int(model.discriminator_optimizer.iterations)
         out[f"fit/{name}/d_change"] = float(np.abs(_stack(model.discriminator.weights) - d_before).max())

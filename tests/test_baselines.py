@@ -61,6 +61,9 @@ TERMS = {
                  "discriminator_accuracy", "elbo"},
     "bf-vae-2": {"reconstruction", "kl_latent", "kl_hyperprior", "relevance_l1", "relevance_entropy", "tc",
                  "discriminator_loss", "discriminator_accuracy", "elbo"},
+    "dip-vae-i": {"reconstruction", "kl", "off_diagonal", "diagonal", "elbo"},
+    "dip-vae-ii": {"reconstruction", "kl", "off_diagonal", "diagonal", "elbo"},
+    "annealed-vae": {"reconstruction", "kl", "capacity", "elbo"},
 }
 
 
@@ -76,7 +79,7 @@ def tiny(name, seed=0, **options):
 
 def test_registry_names_and_errors():
     assert list(MODELS) == ["chyvae", "vae", "beta-vae", "factor-vae", "beta-tcvae", "bf-vae-0", "bf-vae-1",
-                            "bf-vae-2"]
+                            "bf-vae-2", "dip-vae-i", "dip-vae-ii", "annealed-vae"]
     assert MODELS["chyvae"] is hwkeras.HyperpriorVAE
     with pytest.raises(ValueError, match="unknown model 'bvae'; choose one of: chyvae, vae, beta-vae"):
         build_model("bvae", P, SHAPE, 32)

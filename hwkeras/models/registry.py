@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Optional
 
 from hwkeras import hyperparameters
@@ -106,6 +107,14 @@ def _adversarial(gamma, layers, update_order):
             Option("update_order", str, update_order, _UPDATE_ORDER))
 
 
+def _dip(lambda_d_factor):
+    """DIP-VAE's options; lambda_d_factor's default is dlib's study value (10 for DIP-VAE-I, 1 for II)."""
+    return (Option("lambda_od", float, 10.0, "weight of the off-diagonal covariance penalty",
+                   check=partial(hyperparameters.check_nonnegative, "lambda_od")),
+            Option("lambda_d_factor", float, lambda_d_factor, "diagonal penalty weight lambda_d, in units of lambda_od",
+                   check=partial(hyperparameters.check_nonnegative, "lambda_d_factor")))
+
+
 _BF_VAE = _adversarial(35.0, 5, VAE_FIRST)
 _DATASET_SIZE = Option("dataset_size", int, 737280, "N in the 1/N Gamma KL", cli_default="the dataset's size")
 
@@ -135,6 +144,22 @@ _ENTRIES = {
                                       Option("eps", float, 1e-3, "floor of the relevance in a = (1 + 2 eps)/(r + eps)",
                                              cli=False)),
                            Memory()),
+    "dip-vae-i": ModelEntry("hwkeras.baselines.dip_vae", "DIPVAEI",
+                            "DIP-VAE-I: covariance of the encoder means towards I (Kumar et al. 2018)",
+                            _dip(10.0), Memory()),
+    "dip-vae-ii": ModelEntry("hwkeras.baselines.dip_vae", "DIPVAEII",
+                             "DIP-VAE-II: covariance of the aggregate posterior towards I (Kumar et al. 2018)",
+                             _dip(1.0), Memory()),
+    "annealed-vae": ModelEntry(
+        "hwkeras.baselines.annealed_vae", "AnnealedVAE",
+        "AnnealedVAE: KL pulled towards a rising capacity (Burgess et al. 2018)",
+        (Option("gamma", float, 1000.0, "weight of |KL - C|",
+                check=partial(hyperparameters.check_nonnegative, "gamma")),
+         Option("c_max", float, 25.0, "capacity C in nats reached at iteration_threshold",
+                check=partial(hyperparameters.check_nonnegative, "c_max")),
+         Option("iteration_threshold", int, 100000, "training steps over which C rises linearly from 0 to c_max",
+                check=partial(hyperparameters.check_positive_int, "iteration_threshold"))),
+        Memory()),
 }
 
 

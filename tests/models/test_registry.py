@@ -57,7 +57,7 @@ def test_the_toy_s_option_is_in_fit_s_help():
 def test_the_toy_s_option_is_a_grid_key(tmp_path):
     done = toy_cli("sweep", "--help", block_tensorflow=True)
     assert done.returncode == 0, done.stderr
-    assert squeezed("eta_h, wobble_units) applies to the models that take it") in squeezed(done.stdout)
+    assert squeezed("iteration_threshold, wobble_units) applies to the models that take it") in squeezed(done.stdout)
     done = toy_cli("sweep", "--model", "wobbly-vae", "--grid", "sideways=1", block_tensorflow=True)
     assert done.returncode == 2 and "grid keys are" in done.stderr and "wobble_units" in done.stderr, done.stderr
     # Parsed as the entry's type, then checked by the entry's check: before Keras (and Ray) load.
@@ -155,7 +155,10 @@ def test_the_built_in_option_help_names_the_models_and_their_defaults():
     from hwkeras.models import option_help
 
     assert option_help("beta") == "vae/beta-vae: KL weight; beta-tcvae: TC weight.  [vae 1, beta-vae 4, beta-tcvae 6]"
-    assert option_help("gamma") == "factor-vae/bf-vae-*: total-correlation weight.  [factor-vae 10, bf-vae-* 35]"
+    assert option_help("gamma") == ("factor-vae/bf-vae-*: total-correlation weight; annealed-vae: weight of |KL - C|.  "
+                                    "[factor-vae 10, bf-vae-* 35, annealed-vae 1000]")
+    assert option_help("lambda_od") == "dip-vae-*: weight of the off-diagonal covariance penalty.  [10]"
+    assert option_help("lambda_d_factor").endswith("[dip-vae-i 10, dip-vae-ii 1]")
     assert option_help("dataset_size") == "bf-vae-1/bf-vae-2: N in the 1/N Gamma KL.  [the dataset's size]"
     assert option_help("nu").endswith("[200]")
 
