@@ -29,6 +29,7 @@ _EXPORTS = {
     "fit": "hwkeras.runs.run",
     "resume": "hwkeras.runs.run",
     "Run": "hwkeras.runs.run",
+    "evaluate": "hwkeras.runs.evaluate",
     "run_sweep": "hwkeras.sweeps",
     "resume_sweep": "hwkeras.sweeps",
     "select": "hwkeras.sweeps",

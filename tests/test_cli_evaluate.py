@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from hwkeras.cli import evaluate as cli_evaluate
 from hwkeras.data.ground_truth import GroundTruthData
+from hwkeras.runs import evaluate as run_evaluate
 from hwkeras.runs import target as run_target
 
 
@@ -60,7 +61,7 @@ def toys(monkeypatch):
             raise ValueError(f"unknown dataset {name!r}; choose one of: grid")
         return Grid()
 
-    monkeypatch.setattr(cli_evaluate, "_get_dataset", get_dataset)
+    monkeypatch.setattr(run_evaluate, "_get_dataset", get_dataset)
     monkeypatch.setattr(run_target, "deserialize", lambda path: model)
     return model, seen
 

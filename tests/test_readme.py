@@ -30,6 +30,11 @@ def test_the_script_section_runs_and_writes_resumable_runs(tmp_path):
     with open(tmp_path / "runs" / "beta4" / "config.json") as f:
         config = json.load(f)
     assert config["steps_trained"] == 150 and config["completed"] and config["format"] == 2
+    with open(tmp_path / "runs" / "beta4" / "metrics.json") as f:
+        record = json.load(f)
+    mig = [line for line in done.stdout.splitlines() if line.startswith("MIG ")]
+    assert mig and float(mig[0].split()[1]) == record["metrics"]["mig"]["discrete_mig"], done.stdout[-2000:]
+    assert record["training_steps"] == 150 and record["parameters"]["mig"]["num_train"] == 2000
     trials = ["beta-vae-beta=1-seed0", "beta-vae-beta=1-seed1", "beta-vae-beta=4-seed0", "beta-vae-beta=4-seed1"]
     assert sorted(os.listdir(tmp_path / "sweeps" / "betas" / "trials")) == trials
     rows = [line for line in done.stdout.splitlines() if line.startswith("[('beta-vae")]

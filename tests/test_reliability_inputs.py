@@ -214,8 +214,7 @@ class Identity:
 
 @pytest.fixture
 def run_dir(tmp_path, monkeypatch):
-    from hwkeras.cli import evaluate
-    from hwkeras.runs import target
+    from hwkeras.runs import evaluate, target
 
     monkeypatch.setattr(evaluate, "_get_dataset", lambda name, options: Grid())
     monkeypatch.setattr(target, "deserialize", lambda path: Identity())

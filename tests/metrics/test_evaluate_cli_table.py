@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from hwkeras.cli import evaluate as cli_evaluate
+from hwkeras.runs import evaluate as run_evaluate
 from hwkeras.runs import target as run_target
 from tests.metrics.test_table import PerImage, SmallGrid
 
@@ -36,7 +37,7 @@ class ToyModel:
 @pytest.fixture
 def toy(tmp_path, monkeypatch):
     model = ToyModel()
-    monkeypatch.setattr(cli_evaluate, "_get_dataset", lambda name, options: SmallGrid())
+    monkeypatch.setattr(run_evaluate, "_get_dataset", lambda name, options: SmallGrid())
     monkeypatch.setattr(run_target, "deserialize", lambda path: model)
     (tmp_path / "m.keras").write_bytes(b"stub weights")
     return model
@@ -114,7 +115,7 @@ def test_no_code_cache_and_a_dataset_without_the_table(tmp_path, toy, monkeypatc
     from hwkeras.data.dsprites_procedural import ProceduralDSprites
     from hwkeras.data.dsprites_variants import ColorDSprites
 
-    monkeypatch.setattr(cli_evaluate, "_get_dataset", lambda name, options: ColorDSprites(ProceduralDSprites()))
+    monkeypatch.setattr(run_evaluate, "_get_dataset", lambda name, options: ColorDSprites(ProceduralDSprites()))
     monkeypatch.setattr(toy, "weights", np.random.RandomState(1).randn(64 * 64 * 3, 4).astype(np.float32))
     result = invoke(tmp_path, "--output", tmp_path / "b.json")
     assert result.exit_code == 0, result.output
@@ -135,7 +136,7 @@ def test_progress_lines_with_rate_and_time_left(capsys):
     from hwkeras.metrics.table import CodeTable
 
     now = [0.0]
-    progress = cli_evaluate.Progress()
+    progress = run_evaluate.Progress()
     progress.tty, progress.clock, progress.last = False, lambda: now[0], 0.0
     table = CodeTable(SmallGrid(), PerImage(36), progress=progress.update, chunk=90)
     table.representation_function(np.arange(90))  # under a minute since the start: nothing said
