@@ -73,7 +73,8 @@ def convert_grid_value(key, value):
         if kind is int and isinstance(value, float) and converted != value:
             raise ValueError
     except (TypeError, ValueError):
-        raise ValueError(f"--grid {key}={value}: {value!r} is not a valid {kind.__name__}") from None
+        kind_name = {int: "integer", float: "float"}[kind]  # click's names, as fit's options say them
+        raise ValueError(f"--grid {key}={value}: {value!r} is not a valid {kind_name}") from None
     return converted
 
 

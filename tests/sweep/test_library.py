@@ -14,7 +14,7 @@ def test_grid_values_from_a_script_and_from_the_command_line_agree():
 
     assert parse_grid({"grid": {"beta": [1, 4], "latent_dim": [3]}}) == {"beta": [1.0, 4.0], "latent_dim": [3]}
     assert parse_grid({"grid_pairs": ("beta=1,4", "latent-dim=3")}) == {"beta": [1.0, 4.0], "latent_dim": [3]}
-    with pytest.raises(ValueError, match="--grid latent_dim=2.5: '2.5' is not a valid int"):
+    with pytest.raises(ValueError, match="--grid latent_dim=2.5: '2.5' is not a valid integer"):
         parse_grid({"grid": {"latent_dim": [2.5]}})
     with pytest.raises(ValueError, match="--grid preset=fast: not a preset"):
         parse_grid({"grid": {"preset": ["fast"]}})
