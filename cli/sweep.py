@@ -21,6 +21,7 @@ from hwkeras.cli.fit import fit_command
 from hwkeras.models import cli_options
 from hwkeras.sweep.plan import PER_TRIAL, SHARED_GRID_KEYS, SWEEP_DEFAULTS
 from hwkeras.sweep.results import UDR_COLUMNS
+from hwkeras.sweep.study import EXTRA_METHODS, STUDIES
 from hwkeras.sweeps import EXECUTION
 
 FIT_PARAMS = [p for p in fit_command.params if p.name not in PER_TRIAL]
@@ -64,6 +65,16 @@ MODES = ("sweep_dir", "resume", "select")
               help="The new sweep's directory.  [sweeps/DATASET-TIMESTAMP]")
 @click.option("--tradeoff-metric", help="tradeoff.png's disentanglement axis, e.g. chyvae.factor_vae.  "
                                         "[the first headline metric]")
+@click.option("--study", metavar="NAME", help=f"Train a study of disentanglement_lib ({', '.join(STUDIES)}) by its "
+              "model numbers: its methods, hyperparameters, seeds, architecture and training (docs/SWEEPS.md), on "
+              "--dataset or the --model-num's.")
+@click.option("--model-num", metavar="N,M-K", help="With --study: these model numbers (one dataset's), e.g. 137 or "
+              "0-49,300.")
+@click.option("--models", "study_models", metavar="A,B", help="With --study: these of its methods (e.g. "
+              "beta-vae,factor-vae).  [all six]")
+@click.option("--with", "with_methods", multiple=True, metavar="MODEL",
+              help=f"With --study: add a method the study did not have ({', '.join(m.model for m in EXTRA_METHODS)}: "
+                   f"CHyVAE with nu 12 .. 10000).")
 @click.option("--resume", is_flag=True, help="Finish the sweep in SWEEP_DIR: run its unfinished trials.")
 @click.option("--select", is_flag=True, help="Print the trial SWEEP_DIR's UDR chooses (writes selection.json).")
 @click.option("--select-by", type=click.Choice(UDR_COLUMNS), default="udr_lasso", show_default=True,
@@ -103,7 +114,27 @@ def sweep_command(ctx, sweep_dir, resume, select, select_by, **options):
         execution = {p.name: options[p.name] for p in given if p.name in EXECUTION and p.name in options}
         sweeps.resume_sweep(sweep_dir, select_by=select_by, backend=backend, **execution)
         return
+    study_options(options, given)
     sweeps.run_sweep(select_by=select_by, grid_pairs=options.pop("grid_pairs"), **options)
+
+
+def study_options(options, given):
+    """--study's options as the library takes them: --models as the models (--model is the grid's), and
+    --dataset, --preset and --seeds only when given (the study has its own)."""
+    study_models = options.pop("study_models")
+    if options["study"] is None:
+        used = [o for o, v in (("--model-num", options["model_num"]), ("--models", study_models),
+                               ("--with", options["with_methods"])) if v]
+        if used:
+            raise InputError(f"{', '.join(used)}: --model-num, --models and --with belong to --study "
+                             f"{STUDIES[0]}; other sweeps take --model and --grid")
+        return
+    if options["models"]:
+        raise InputError("--study chooses the models; drop --model (--models A,B picks among the study's methods)")
+    options["models"] = tuple(m.strip() for m in (study_models or "").split(",") if m.strip())
+    for name in ("dataset", "preset", "seeds"):
+        if all(p.name != name for p in given):
+            options[name] = None
 
 
 for _param in FIT_PARAMS:

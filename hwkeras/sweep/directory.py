@@ -68,6 +68,10 @@ def write_spec(sweep_dir, spec):
 
 
 def trials_of(spec):
+    if spec.get("study"):
+        from hwkeras.sweep import study
+
+        return study.trials(spec["study"])
     return grid.expand(spec["models"], spec["grid"], grid.check_seeds(spec["seeds"]), takes, model_keys())
 
 

@@ -61,7 +61,7 @@ def trial_spec(plan, trial, backend, gpus, options, resume=False):
             "sweep_dir": os.path.abspath(plan.sweep_dir), "backend": backend, "gpus_per_trial": gpus,
             "metrics": [column.split(".", 1) for column in spec["metric_columns"]],
             "metric_params": spec.get("evaluate_params") or {}, "nll_images": spec["nll_images"],
-            "udr": spec["udr"], "run_report": not no_report(plan, options)}
+            "udr": spec["udr"], "run_report": not no_report(plan, options), "study": trial.study}
 
 
 def no_report(plan, options):

@@ -11,6 +11,7 @@ and a configuration is a trial name without its ``-seed<seed>``.
 import itertools
 import re
 from dataclasses import dataclass, field
+from typing import Optional
 
 #: Values must make plain directory names.
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.+-]+$")
@@ -23,6 +24,10 @@ class Trial:
     model: str
     seed: int
     values: dict = field(default_factory=dict)  # grid key -> value, only the keys this model takes
+    #: Model options every trial of the configuration has but its name leaves out (a study's fixed ones).
+    fixed: dict = field(default_factory=dict)
+    #: A study's trial: which model of the study it is (``hwkeras.sweep.study.trials``); None otherwise.
+    study: Optional[dict] = None
 
 
 def normalise_key(key):

@@ -22,7 +22,7 @@ SHARED_GRID_KEYS = {"preset": str, "architecture": str, "latent_dim": int, "batc
 #: The sweep's own options (the rest of a new sweep's options are the trials' fit options).
 SWEEP_OPTIONS = ("models", "grid", "grid_pairs", "seeds", "evaluate", "evaluate_params", "nll_images", "udr_images",
                  "max_concurrent", "gpus_per_trial", "cpus_per_trial", "address", "time_budget", "output_dir",
-                 "tradeoff_metric")
+                 "tradeoff_metric", "study", "model_num", "with_methods")
 #: Fit options a sweep sets itself, per trial or never (fit's --resume: the sweep's resume resumes its trials).
 PER_TRIAL = ("model", "seed", "output_dir", "run_name", "export_dir", "no_export", "resume")
 #: How the trials were run: kept in sweep.json, so that a resumed sweep runs them the same way unless told.
@@ -31,7 +31,7 @@ REMEMBERED = ("max_concurrent", "gpus_per_trial", "cpus_per_trial")
 SWEEP_DEFAULTS = {"models": (), "grid": None, "grid_pairs": (), "seeds": 3, "evaluate": "factor_vae,mig",
                   "evaluate_params": (), "nll_images": 1000, "udr_images": 1000, "max_concurrent": None,
                   "gpus_per_trial": None, "cpus_per_trial": 1.0, "address": None, "time_budget": None,
-                  "output_dir": None, "tradeoff_metric": None}
+                  "output_dir": None, "tradeoff_metric": None, "study": None, "model_num": None, "with_methods": ()}
 
 
 @dataclass
@@ -101,14 +101,21 @@ def spec_from_options(options):
     from hwkeras.metrics.evaluate import parse_metric_params
     from hwkeras.sweep import grid, measure
 
+    study_seeds = options.get("seeds")  # a study's default is all its seeds, not SWEEP_DEFAULTS'
     options = {**SWEEP_DEFAULTS, **options}
     try:
-        models = list(options["models"]) or ["chyvae"]
-        repeated = sorted({m for m in models if models.count(m) > 1})
-        if repeated:
-            raise ValueError(f"--model {', '.join(repeated)} is given more than once")
-        grid.check_seeds(options["seeds"])
-        values = parse_grid(options)
+        if options["study"] is not None:
+            chosen, models, values, seeds = study_selection(options, study_seeds)
+        elif options["model_num"] is not None or options["with_methods"]:
+            raise ValueError("--model-num and --with belong to --study unsupervised_study_v1; other sweeps take "
+                             "--model and --grid")
+        else:
+            chosen, models, seeds = None, list(options["models"]) or ["chyvae"], options["seeds"]
+            repeated = sorted({m for m in models if models.count(m) > 1})
+            if repeated:
+                raise ValueError(f"--model {', '.join(repeated)} is given more than once")
+            grid.check_seeds(seeds)
+            values = parse_grid(options)
         columns = measure.metric_columns(options["evaluate"])
         params = parse_metric_params(options["evaluate_params"], "--evaluate-param")
         measure.check_metric_params(columns, params)
@@ -127,12 +134,40 @@ def spec_from_options(options):
     fit_options = {k: v for k, v in options.items()
                    if k not in SWEEP_OPTIONS and v is not None and v is not False and v != ()}
     fit_options = {k: list(v) if isinstance(v, tuple) else v for k, v in absolute_paths(fit_options).items()}
-    return {"models": models, "grid": values, "seeds": options["seeds"], "fit_options": fit_options,
+    return {"models": models, "grid": values, "seeds": seeds, **({"study": chosen} if chosen else {}),
+            "fit_options": fit_options,
             "evaluate": list(dict.fromkeys(m for _, m in columns)),
             "protocols": list(dict.fromkeys(p for p, _ in columns)),
             "metric_columns": [measure.column(p, m) for p, m in columns], "evaluate_params": params,
             "nll_images": options["nll_images"], "udr": udr,
             "backend": select_backend(None), "execution": {name: options[name] for name in REMEMBERED}}
+
+
+def study_selection(options, seeds):
+    """A study sweep (``study``: its name; ``dataset``, ``model_num``, ``models``, ``seeds``, ``with_methods``
+    choose its models, ``hwkeras.sweep.study.selection``): (sweep.json's study, models, grid, number of
+    seeds). Sets ``options``' dataset, preset and architecture to the study's; the study's own choices
+    (models' options, grid, another preset or architecture) are refused in one line."""
+    from hwkeras.models import cli_options
+    from hwkeras.sweep import study
+
+    if options["grid"] or options["grid_pairs"]:
+        raise ValueError("--study chooses the hyperparameters; drop --grid (--models and --seeds choose among "
+                         "the study's)")
+    own = [k for k in cli_options() if options.get(k) is not None]
+    if own:
+        raise ValueError(f"--study sets the models' options; drop {', '.join('--' + k.replace('_', '-') for k in own)}")
+    for key, value, what in (("preset", study.PRESET, "training"),
+                             ("architecture", study.ARCHITECTURE, "architecture")):
+        if options.get(key) not in (None, value):
+            raise ValueError(f"--study trains disentanglement_lib's {what} (--{key} {value}); drop --{key} "
+                             f"{options[key]}")
+    chosen = study.selection(options["study"], options.get("dataset"), options["model_num"],
+                             list(options["models"]) or None, seeds, tuple(options["with_methods"] or ()))
+    configurations = study.configurations_of(chosen)
+    options.update(dataset=chosen["dataset"], preset=study.PRESET, architecture=study.ARCHITECTURE)
+    return (chosen, list(dict.fromkeys(c["model"] for c in configurations)), study.grid_of(configurations),
+            len({c["seed"] for c in configurations}))
 
 
 def check_fit_options(fit_options):
@@ -211,6 +246,7 @@ def trial_options(fit_options, trial, sweep_dir, model_keys):
     for key in model_keys:
         if key in options and not takes(trial.model, key):
             options[key] = None  # a fixed model option applies to the models that take it
+    options.update(trial.fixed)
     options.update(trial.values)
     options.update(model=trial.model, seed=trial.seed, run_name=trial.name,
                    output_dir=os.path.join(os.path.abspath(sweep_dir), TRIALS), no_export=True, export_dir=None,

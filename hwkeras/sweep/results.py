@@ -28,7 +28,7 @@ UDR_COLUMNS = ("udr_lasso", "udr_spearman", "udr_a2a_lasso", "udr_a2a_spearman")
 #: Loss terms in this order first; a model's other terms follow in the order met.
 LOSS_ORDER = ("loss", "reconstruction", "elbo", "kl", "kl_latent", "kl_hyperprior", "tc")
 #: Columns that describe a trial rather than measure it (no mean or sd in summary.csv).
-_LABELS = ("trial", "configuration", "model", "seed", "status", "run_dir")
+_LABELS = ("trial", "configuration", "model", "seed", "model_num", "status", "run_dir")
 
 
 def run_dir(sweep_dir, trial):
@@ -71,13 +71,16 @@ def collect(sweep_dir, trials, grid_keys, metric_columns, running=(), udr=None):
     udr = udr or {}
     records = {t.name: read_trial(sweep_dir, t) or {} for t in trials}
     losses = loss_columns(records.values())
-    header = (["trial", "configuration", "model", *grid_keys, "seed", "steps", "status", "wall_time_s",
+    # A study's trials: disentanglement_lib's model number (empty for a method the study did not have).
+    numbered = ["model_num"] if any(t.study for t in trials) else []
+    header = (["trial", "configuration", "model", *grid_keys, "seed", *numbered, "steps", "status", "wall_time_s",
                *metric_columns, "reconstruction_nll", *losses, *UDR_COLUMNS, "run_dir"])
     rows = []
     for trial in trials:
         record = records[trial.name]
         row = {"trial": trial.name, "configuration": trial.configuration, "model": trial.model,
                **{k: trial.values.get(k, "") for k in grid_keys}, "seed": trial.seed,
+               **({"model_num": (trial.study or {}).get("model_num")} if numbered else {}),
                "steps": record.get("steps", ""), "status": status(sweep_dir, trial, running),
                "wall_time_s": record.get("wall_time_s", ""),
                **{c: (record.get("metrics") or {}).get(c, "") for c in metric_columns},

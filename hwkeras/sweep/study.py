@@ -342,3 +342,22 @@ def grid_of(configurations):
         if c["value"] not in values[c["hyperparameter"]]:
             values[c["hyperparameter"]].append(c["value"])
     return values
+
+
+def trials(chosen):
+    """The ``hwkeras.sweep.grid.Trial``s of sweep.json's ``study``: named ``<model>-<option>=<value>-seed<seed>``,
+    the varied option as the grid value, the method's fixed options in ``fixed``, and in ``study`` what the
+    trial's config.json and trial.json record (the study, model_num, disentanglement_lib's method and
+    dataset names, setting, gin bindings)."""
+    from hwkeras.sweep.grid import Trial
+
+    out = []
+    for c in configurations_of(chosen):
+        options = dict(c["model_options"])
+        values = {c["hyperparameter"]: options.pop(c["hyperparameter"])}
+        record = {"name": c["study"], "model_num": c["model_num"], "method": c["method"], "dataset": c["dlib_dataset"],
+                  "setting": c["setting"], "bindings": c["bindings"]}
+        configuration = configuration_name(c)
+        out.append(Trial(f"{configuration}-seed{c['seed']}", configuration, c["model"], c["seed"], values, options,
+                         record))
+    return out

@@ -113,6 +113,8 @@ def trained_model(spec, run_dir, plan_fit, train):
     (a sweep resumed after a kill), or, when its training had finished, its saved model."""
     if not spec.get("resume"):
         plan = plan_fit(spec["options"])
+        if spec.get("study"):  # which model of the study this run is, in its config.json (a resume keeps it)
+            plan.config["study"] = spec["study"]
         train(plan)
         return plan.model, plan.dataset, plan.config
     from hwkeras.runs.plan import plan_resume
@@ -160,7 +162,8 @@ def fit_and_measure(spec, run_dir):
 
         write_page(run_dir, model=model, dataset=dataset)  # now with the metrics on it
         lap("report")
-    return {"status": "finished", "model": config["model"], "seed": config["seed"], "values": spec["values"],
-            "steps": config["steps_trained"], "backend": spec["backend"], "seconds": timings,
+    numbered = {"model_num": spec["study"]["model_num"]} if spec.get("study") else {}
+    return {"status": "finished", "model": config["model"], "seed": config["seed"], **numbered,
+            "values": spec["values"], "steps": config["steps_trained"], "backend": spec["backend"], "seconds": timings,
             "metrics": scores, "reconstruction_nll": nll,
             "losses": measure.final_losses(run_dir, model.term_names), "udr_codes": measure.UDR_CODES}
