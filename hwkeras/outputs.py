@@ -5,7 +5,6 @@ import os
 
 from hwkeras.errors import UserError
 from hwkeras.runs import layout
-from hwkeras.sweep.directory import SWEEP_JSON
 
 
 def what_is_at(path):
@@ -14,7 +13,7 @@ def what_is_at(path):
         names = set(os.listdir(path))
         if layout.CONFIG in names:
             return "a run directory of hwkeras fit (it has config.json)"
-        if SWEEP_JSON in names:
+        if layout.SWEEP_JSON in names:
             return "a sweep directory of hwkeras sweep (it has sweep.json)"
         if "saved_model.pb" in names:  # what --format onnx refuses to replace, named as what it is
             return "a SavedModel export (it has saved_model.pb)"

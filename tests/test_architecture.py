@@ -209,13 +209,16 @@ def test_import_directions(folder, forbidden):
 
 
 def test_only_the_layout_spells_a_runs_file_names():
-    """hwkeras/runs/layout.py owns a run directory's file names: nothing else writes them as literals."""
+    """hwkeras/runs/layout.py owns the file names of a run and of a sweep directory: nothing else writes them
+    as literals."""
     import ast
 
     from hwkeras.runs import layout
 
     names = {layout.CONFIG, layout.MODEL, layout.HISTORY, layout.STEP_HISTORY, layout.EVAL_METRICS, layout.METRICS,
-             layout.CHECKPOINT_METADATA, layout.CHECKPOINT_WEIGHTS, layout.REPORT, layout.RECONSTRUCTIONS}
+             layout.CHECKPOINT_METADATA, layout.CHECKPOINT_WEIGHTS, layout.REPORT, layout.RECONSTRUCTIONS,
+             # and a sweep's
+             layout.SWEEP_JSON, layout.TRIAL_RECORD, layout.RESULTS, layout.SUMMARY, layout.TRADEOFF, layout.SELECTION}
     spelled = []
     for folder in ("hwkeras", "cli"):
         for dirpath, _, files in os.walk(os.path.join(ROOT, folder)):

@@ -33,6 +33,21 @@ LOGS = "logs"
 TRAVERSAL = "traversal.png"
 RECONSTRUCTIONS = "reconstructions.png"
 REPORT = "report.html"
+# A sweep directory (``hwkeras sweep``, docs/REPORTS.md): its own files, and one run directory per trial.
+#
+#     SWEEP_DIR/sweep.json  trials/<trial>/ (a run directory + trial.json)  logs/<trial>.log  unfinished/
+#               tune/  results.csv  summary.csv  tradeoff.png  selection.json  report.html
+SWEEP_JSON = "sweep.json"
+TRIALS = "trials"
+TRIAL_RECORD = "trial.json"
+SWEEP_LOGS = "logs"
+TUNE = "tune"
+UNFINISHED = "unfinished"
+RESULTS = "results.csv"
+SUMMARY = "summary.csv"
+TRADEOFF = "tradeoff.png"
+SELECTION = "selection.json"
+
 #: Files only a run directory has: any of them makes a directory a run's (``is_run``).
 RUN_MARKERS = (CONFIG, MODEL, HISTORY, METRICS)
 
@@ -122,3 +137,34 @@ class RunDir:
             except (OSError, ValueError):
                 return False
         return bool(config.get("completed")) and self.has_final_model()
+
+
+class SweepDir:
+    """A sweep directory's files by name (``SWEEP_DIR/...``); ``trial(name)`` is a trial's ``RunDir``."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+
+    def _file(self, name):
+        return os.path.join(self.path, name)
+
+    spec_path = property(lambda self: self._file(SWEEP_JSON))
+    results = property(lambda self: self._file(RESULTS))
+    summary = property(lambda self: self._file(SUMMARY))
+    tradeoff = property(lambda self: self._file(TRADEOFF))
+    selection = property(lambda self: self._file(SELECTION))
+    report = property(lambda self: self._file(REPORT))
+    tune = property(lambda self: self._file(TUNE))
+    unfinished = property(lambda self: self._file(UNFINISHED))
+
+    def trial(self, name):
+        return RunDir(os.path.join(self.path, TRIALS, name))
+
+    def trial_record(self, name):
+        return os.path.join(self.path, TRIALS, name, TRIAL_RECORD)
+
+    def log(self, name):
+        return os.path.join(self.path, SWEEP_LOGS, name + ".log")
+
+    def is_sweep(self):
+        return os.path.isfile(self.spec_path)

@@ -17,12 +17,9 @@ import os
 
 from hwkeras.files import write_json_atomically
 from hwkeras.runs import layout
+from hwkeras.runs.layout import SWEEP_JSON, TUNE, UNFINISHED  # noqa: F401 - the sweep's names, one owner
+from hwkeras.runs.layout import SWEEP_LOGS as LOGS  # noqa: F401
 from hwkeras.sweep import grid, results, selection
-
-SWEEP_JSON = "sweep.json"
-LOGS = "logs"
-TUNE = "tune"
-UNFINISHED = "unfinished"
 
 
 def model_keys():

@@ -24,9 +24,8 @@ import math
 import numpy as np
 
 from hwkeras.files import csv_number
+from hwkeras.runs.layout import SELECTION  # noqa: F401 - selection.json, named by the layout
 from hwkeras.sweep.results import UDR_COLUMNS
-
-SELECTION = "selection.json"
 
 
 def udr_scores(codes, groups, seed=0):
