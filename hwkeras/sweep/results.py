@@ -15,6 +15,7 @@ import os
 from hwkeras.files import atomic_open, atomic_path, csv_number
 from hwkeras.runs import layout
 from hwkeras.runs.layout import RESULTS, SUMMARY, TRADEOFF, TRIAL_RECORD, TRIALS  # noqa: F401 - the sweep's names
+
 #: finished and failed come from trial.json; running while this sweep runs it; stopped: started by an
 #: earlier run of the sweep that ended (killed, or --time-budget) before it did; pending: not started.
 STATUSES = ("finished", "failed", "running", "stopped", "pending")
