@@ -49,6 +49,8 @@ def serve_command(path, name, host, port, replicas, max_batch_size, batch_wait_m
                    f"put it behind a proxy that has them", err=True)
     if not address:
         check_port_free(host, port)
+    else:
+        check_cluster_reachable(address)
     try:
         from hwkeras.serve import app
     except ImportError as exc:
@@ -112,6 +114,18 @@ def check_port_free(host, port):
         except OSError as exc:
             raise InputError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port "
                              f"or --host") from None
+
+
+def check_cluster_reachable(address):
+    """A HOST:PORT --address is probed first: Ray retries a dead address for minutes before it fails."""
+    match = re.fullmatch(r"\[?([^\[\]/]+?)\]?:(\d+)", address)
+    if match is None:  # auto, ray://..., or a form Ray itself judges
+        return
+    try:
+        socket.create_connection((match.group(1), int(match.group(2))), timeout=5).close()
+    except OSError as exc:
+        raise InputError(f"nothing answers at --address {address} ({exc.strerror or exc.__class__.__name__}): "
+                         f"start the cluster with ray start --head, or check the address") from None
 
 
 def stop_on_sigterm():

@@ -169,7 +169,12 @@ def start(path, runtime, name, host, port, replicas, max_batch_size, batch_wait_
     from hwkeras.errors import Failed
 
     if address:
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        try:
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise Failed(f"cannot join the Ray cluster at --address {address}: {_cause(str(exc))} (is it "
+                         f"running, and is its auth token here: RAY_AUTH_MODE=token with RAY_AUTH_TOKEN or "
+                         f"~/.ray/auth_token?)") from None
     else:
         # A local Ray sized to the replicas: each replica holds one CPU (its TensorFlow uses the
         # machine's cores as it would outside Ray); the proxy and controller hold none.

@@ -59,3 +59,13 @@ def test_a_busy_port_is_said_before_ray_starts_and_another_host_is_warned_about(
     assert "choose another --port" in lines[-1]
     done = serve("sm", "--port", port, "--host", "0.0.0.0", "--name", "m", cwd=root)
     assert done.stderr.startswith("Warning: --host 0.0.0.0 serves the model to other machines"), done.stderr
+
+
+def test_an_address_where_no_cluster_answers_is_said_at_once(places):
+    root, _ = places
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = serve("sm", "--address", f"127.0.0.1:{port}", cwd=root)
+    assert done.returncode == 2 and f"nothing answers at --address 127.0.0.1:{port}" in done.stderr, done.stderr
+    assert "ray start --head" in done.stderr
