@@ -43,7 +43,7 @@ def student_t_radius_pvalue(z, psi, nu):
     """KS p-value of draws z (n, p) against the marginal law of z | Sigma ~ N(0, Sigma), Sigma ~ IW(Psi, nu).
 
     That marginal is the multivariate Student t with k = nu - p + 1 degrees of freedom and scale
-    Psi / k, so k z^T Psi^-1 z / p ~ F(p, k) (tests/test_priors.py checks this against scipy's
+    Psi / k, so k z^T Psi^-1 z / p ~ F(p, k) (tests/models/test_priors.py checks this against scipy's
     inverse-Wishart). Its tails are heavier than those of the Gaussian with the same covariance,
     which a sampler ignoring the hyperprior would give: at p = 4, 0.047 away in KS distance for
     nu = 20 and 0.18 for nu = 8, against a critical distance of 0.014 (p-value 1e-3) at 20000 draws.

@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
+from tests.data.test_datasets_dsprites import write_small_dsprites
 from tests.helpers import deadline
-from tests.test_datasets_dsprites import write_small_dsprites
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NO_TENSORFLOW = os.path.join(ROOT, "tests", "without_tensorflow")

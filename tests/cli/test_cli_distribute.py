@@ -12,7 +12,7 @@ import pytest
 import hwkeras
 from tests.helpers import deadline
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NO_TENSORFLOW = os.path.join(ROOT, "tests", "without_tensorflow")
 NET = ["--dataset", "correlated-ellipses", "--image-size", "32", "--latent-dim", "3", "--hidden-units", "16",
        "--steps", "2", "--summary-every", "1", "--no-report"]

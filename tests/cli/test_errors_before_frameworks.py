@@ -16,7 +16,7 @@ import pytest
 
 from tests.helpers import deadline
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NO_TENSORFLOW = os.path.join(ROOT, "tests", "without_tensorflow")
 
 

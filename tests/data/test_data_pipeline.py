@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from hwkeras.data import batch_items, epoch_permutation, get_dataset, take
+from tests.data.test_datasets_dsprites import write_small_dsprites
+from tests.data.test_datasets_files import write_celeba, write_chairs
 from tests.helpers import deadline
-from tests.test_datasets_dsprites import write_small_dsprites
-from tests.test_datasets_files import write_celeba, write_chairs
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture
@@ -114,8 +114,8 @@ NO_TF_SCRIPT = textwrap.dedent("""
     warnings.simplefilter("ignore")
     import keras, pathlib
     from hwkeras.data import get_dataset, take
-    from tests.test_datasets_dsprites import write_small_dsprites
-    from tests.test_datasets_files import write_celeba, write_chairs
+    from tests.data.test_datasets_dsprites import write_small_dsprites
+    from tests.data.test_datasets_files import write_celeba, write_chairs
     import numpy as np
     tmp = pathlib.Path({tmp!r})
     write_celeba(tmp / "celeba", n=9, partition=False, corrupt=(2,))

@@ -1,6 +1,6 @@
 """Disentanglement metrics: the evaluate() record and registry, determinism, input errors.
 
-The toy datasets and representations are those of tests/test_metrics.py.
+The toy datasets and representations are those of tests/metrics/test_metrics.py.
 """
 
 import importlib
@@ -12,7 +12,7 @@ import pytest
 from hwkeras.data.ground_truth import GroundTruthData
 from hwkeras.metrics import beta_vae, dci, factor_vae, mig, modularity, sap
 from tests.helpers import deadline
-from tests.test_metrics import SMALL_ALL, Grid, identity_rep, mixed_rep
+from tests.metrics.test_metrics import SMALL_ALL, Grid, identity_rep, mixed_rep
 
 # The package re-exports the function evaluate(), which shadows the module's attribute name.
 evaluate = importlib.import_module("hwkeras.metrics.evaluate")

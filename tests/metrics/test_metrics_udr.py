@@ -8,7 +8,7 @@ import pytest
 import scipy.stats
 
 from hwkeras.metrics import udr
-from tests.test_metrics import Grid
+from tests.metrics.test_metrics import Grid
 
 # ------------------------------------------------------------------------------------------
 # Fixed synthetic models of a 5-factor Grid (the inputs of the dlib comparison, METRICS.md).

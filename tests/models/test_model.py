@@ -80,7 +80,7 @@ def test_each_term_matches_its_definition_with_fixed_noise():
 
     With eps != eps~ decoding z~ instead of z moves the reconstruction by 0.02-0.3 nats here, a KL
     term of the wrong sign or doubled moves it by 0.04-0.5 nats: 20-500x the tolerances below."""
-    from tests.test_priors import _closed_forms_float64
+    from tests.models.test_priors import _closed_forms_float64
 
     model = tiny_model(seed=1)
     x = ellipse_batch(6, seed=2)

@@ -113,7 +113,7 @@ def write_results(sweep_dir, rows):
 
 
 def test_the_pictures_on_the_sweep_page_in_chromium(tmp_path):
-    from tests.test_report import assert_all_images_loaded, chromium_dom, report
+    from tests.report.test_report import assert_all_images_loaded, chromium_dom, report
 
     rows = results_rows()
     write_results(tmp_path / "sweep", rows)

@@ -103,8 +103,8 @@ def test_the_trials_are_disentanglement_libs_models(tiny_study):
 
 @pytest.mark.slow
 def test_the_study_pictures_on_the_page_in_chromium(tiny_study, tmp_path):
+    from tests.report.test_report import assert_all_images_loaded, chromium_dom
     from tests.sweep.test_study_plots import Cells
-    from tests.test_report import assert_all_images_loaded, chromium_dom
 
     sweep_dir, _ = tiny_study
     page_path = os.path.join(sweep_dir, "report.html")

@@ -26,7 +26,7 @@ from PIL import Image
 
 from tests.helpers import deadline
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NO_TENSORFLOW = os.path.join(ROOT, "tests", "without_tensorflow")
 HWKERAS = [sys.executable, "-m", "hwkeras.cli.main"]
 
@@ -232,7 +232,7 @@ print(json.dumps({variant: compute_udr(dataset, functions, np.random.RandomState
 @pytest.mark.slow
 def test_udr_columns_equal_compute_udr_on_the_trials_models(sweep):
     """UDR across the seeds of a configuration: the numbers of hwkeras.metrics.udr.compute_udr (equal to
-    disentanglement_lib's, tests/test_metrics_udr.py) on the saved models, encoded afresh in another process."""
+    disentanglement_lib's, tests/metrics/test_metrics_udr.py) on the saved models, encoded afresh in another process."""
     _, rows = read_csv(os.path.join(sweep["dir"], "results.csv"))
     group = [r for r in rows if r["configuration"] == "chyvae-nu=20"]
     models = [os.path.join(sweep["dir"], r["run_dir"], "model.keras") for r in group]
@@ -460,12 +460,14 @@ def test_selection_scores_are_udr_from_codes_of_each_group():
 
 
 def test_fit_never_imports_ray():
-    """Ray is imported by the sweep's runner and trial only, inside functions; fit's modules never reach them."""
+    """Ray is imported by the sweep's runner and trial (inside functions) and by hwkeras serve's app (Ray
+    Serve, which only the serve command loads) only; fit's modules never reach them."""
     for folder in ("hwkeras", "cli", "layers"):
         for path in glob.glob(os.path.join(ROOT, folder, "**", "*.py"), recursive=True):
             text = open(path).read()
             if "import ray" in text or "from ray" in text:
-                assert os.path.relpath(path, ROOT) in ("hwkeras/sweep/runner.py", "hwkeras/sweep/trial.py"), path
+                assert os.path.relpath(path, ROOT) in ("hwkeras/sweep/runner.py", "hwkeras/sweep/trial.py",
+                                                       "hwkeras/serve/app.py"), path
     assert "sweep" not in open(os.path.join(ROOT, "cli", "fit.py")).read()
     done = subprocess.run([sys.executable, "-c", "import sys, hwkeras.cli.main, hwkeras.cli.fit, hwkeras.sweep.grid, "
                            "hwkeras.sweep.results, hwkeras.sweep.directory; print('ray' in sys.modules)"],
