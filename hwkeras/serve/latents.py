@@ -48,7 +48,8 @@ def average_kl(servable, images):
 
 
 def kl_images(servable):
-    """(images, source): what the average KL is taken over, and those images in words."""
+    """(images, source): what the average KL is taken over, and those images in words (images None
+    when there are none: no dataset here and no ``sample_seeded`` to draw from)."""
     card = servable.card
     name = card.get("dataset")
     if name:
@@ -60,6 +61,8 @@ def kl_images(servable):
             return np.asarray(images, np.float32), f"{KL_IMAGES} images of {name}"
         except Exception:  # noqa: BLE001 - the dataset is often not on a serving machine
             pass
+    if "sample_seeded" not in servable.signatures():
+        return None, "nothing: the dataset is not here and the model has no sample_seeded"
     inputs = {"num_samples": np.int32(KL_IMAGES), "seed": np.int32(PREVIEW_SEED)}
     if "nu" in servable.signatures()["sample_seeded"]["inputs"]:
         inputs["nu"] = np.float32(0.0)
@@ -68,11 +71,16 @@ def kl_images(servable):
 
 
 def latent_rows(servable):
-    """``{"latents": [{"latent", "kl", "collapsed"}, ...] largest KL first, "source", "threshold"}``."""
+    """``{"latents": [{"latent", "kl", "collapsed"}, ...] largest KL first, "source", "threshold"}``
+    (``kl`` None for every latent, in their own order, when there are no images to average over)."""
     if isinstance(servable.card.get("latent_kl"), list):
         kl, source = np.asarray(servable.card["latent_kl"], np.float64), "the model card"
     else:
         images, source = kl_images(servable)
+        if images is None:  # no KL to order by: the latents in their own order, none marked
+            return {"latents": [{"latent": j, "kl": None, "collapsed": False}
+                                for j in range(int(servable.card["latent_dim"]))],
+                    "source": source, "threshold": COLLAPSED_KL}
         kl = average_kl(servable, images)
     order = np.argsort(-kl, kind="stable")
     return {"latents": [{"latent": int(j), "kl": float(kl[j]), "collapsed": bool(kl[j] < COLLAPSED_KL)}

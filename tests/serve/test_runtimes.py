@@ -83,3 +83,18 @@ def test_the_average_kl_is_over_the_cards_dataset_when_it_is_here(served):
     oracle = latents.latent_kl(model, np.asarray(images, np.float32))
     np.testing.assert_allclose([r["kl"] for r in found["latents"]], np.sort(oracle)[::-1], rtol=1e-4, atol=1e-7)
     assert found["source"] == f"{KL_IMAGES} images of correlated-ellipses"
+
+
+def test_without_images_to_average_over_the_latents_keep_their_order_unmarked(served):
+    """A runtime without sample_seeded (ONNX), no dataset here and no latent_kl in its card."""
+    _, saved, _ = served
+
+    class NoSamples:
+        name, card = "no-samples", saved.card
+
+        def signatures(self):
+            return {k: v for k, v in saved.signatures().items() if not k.startswith("sample")}
+
+    rows = latent_rows(NoSamples())
+    assert rows["latents"] == [{"latent": j, "kl": None, "collapsed": False} for j in range(tiny.LATENT_DIM)]
+    assert "no sample_seeded" in rows["source"]

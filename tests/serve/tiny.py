@@ -7,7 +7,8 @@ COLLAPSED = 2
 LATENT_DIM = 4
 IMAGE_SHAPE = (16, 16, 1)
 NU = 10.0
-DECODER_GAIN = 3.0
+DECODER_GAIN = 2.0
+DECODER_SEED = 0
 
 
 def collapse(model, j):
@@ -32,11 +33,18 @@ def tiny_model():
 
     model = hwkeras.HyperpriorVAE(latent_dim=LATENT_DIM, nu=NU, image_shape=IMAGE_SHAPE, hidden_units=8, seed=2)
     collapse(model, COLLAPSED)
-    # An untrained decoder draws grey 0.5 +- 0.003 for every z, too flat to see a slider move:
-    # its kernels scaled up, the pixels span most of [0, 1].
+    # An untrained decoder draws grey 0.5 +- 0.003 for every z, too flat to see a slider move, and
+    # its draws depend on what Keras built before in the process: drawn again here from a fixed
+    # seed, He-scaled times a gain, with positive biases (no dead ReLU at z = 0), the pixels span
+    # most of [0, 1] and move with every latent.
+    rng = np.random.default_rng(DECODER_SEED)
     for weight in model.decoder.weights:
+        shape = tuple(weight.shape)
         if weight.path.endswith("kernel"):
-            weight.assign(np.asarray(weight) * DECODER_GAIN)
+            fan_in = int(np.prod(shape)) // shape[-2] if len(shape) == 4 else shape[0]  # deconv: (h, w, out, in)
+            weight.assign(rng.normal(0.0, DECODER_GAIN * np.sqrt(2.0 / fan_in), shape).astype("float32"))
+        else:
+            weight.assign(np.full(shape, 0.1, "float32"))
     return model
 
 

@@ -106,7 +106,7 @@ function buildSliders(latents, threshold) {
     row.innerHTML = `<span class="name">z${latent}</span>
       <input type="range" min="${-RANGE}" max="${RANGE}" step="0.05" value="0" aria-label="z${latent}">
       <span class="value">0.00</span>
-      <span class="kl" title="average KL, nats">${kl.toFixed(3)}${collapsed ? ' <span class="badge">collapsed</span>' : ""}</span>`;
+      <span class="kl" title="average KL, nats">${kl === null ? "–" : kl.toFixed(3)}${collapsed ? ' <span class="badge">collapsed</span>' : ""}</span>`;
     if (collapsed) row.title = `average KL below ${threshold} nats: this latent carries no information`;
     const slider = row.querySelector("input");
     slider.addEventListener("input", () => { state.z[latent] = Number(slider.value); state.chosen = latent; update(); });
@@ -176,6 +176,7 @@ async function start() {
   buildSliders(info.latents, info.threshold);
   const seeded = meta.metadata.signature_def.signature_def.sample_seeded;
   state.hasNu = Boolean(seeded && seeded.inputs.nu);
+  if (!seeded) $("prior-samples").hidden = true;  // an ONNX export draws no samples
   if (state.hasNu) {
     // nu > p - 1 for the inverse-Wishart; from just above it to well past the model's own.
     const nu = $("nu");
