@@ -84,7 +84,7 @@ def server(tmp_path_factory):
     finally:
         os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the command stops Ray itself
         try:
-            process.wait(timeout=deadline(60))
+            process.wait(timeout=deadline(180))  # Ray Serve's shutdown took over 60 s on a loaded 2-core machine
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
