@@ -68,20 +68,105 @@ def dci_from_codes(codes_train, factors_train, codes_test, factors_test, random_
     }
 
 
-def importance_gbt(codes_train, factors_train, codes_test, factors_test, random_state=None):
-    """Importance matrix ``(num_dims, num_factors)`` and mean train / test accuracies."""
-    num_dims, num_factors = codes_train.shape[1], factors_train.shape[1]
-    importance = np.zeros((num_dims, num_factors), dtype=np.float64)
-    train_accuracy, test_accuracy = [], []
-    for j in range(num_factors):
-        from sklearn import ensemble  # see utils: scikit-learn loads when a metric runs
+def importance_gbt(codes_train, factors_train, codes_test, factors_test, random_state=None, n_jobs=None):
+    """Importance matrix ``(num_dims, num_factors)`` and mean train / test accuracies.
 
-        model = ensemble.GradientBoostingClassifier(random_state=random_state)
-        model.fit(codes_train, factors_train[:, j])
-        importance[:, j] = np.abs(model.feature_importances_)
-        train_accuracy.append(np.mean(model.predict(codes_train) == factors_train[:, j]))
-        test_accuracy.append(np.mean(model.predict(codes_test) == factors_test[:, j]))
-    return importance, np.mean(train_accuracy), np.mean(test_accuracy)
+    One classifier per factor, in factor order, each drawing its trees' seeds from ``random_state``
+    where the previous one left it (dlib's order). The fits are independent otherwise, so with a
+    ``RandomState`` and enough points they run side by side (``n_jobs``; default ``metric_jobs()``), each
+    started from the state the sequential order would give it (``_states_after``): the same numbers,
+    bit for bit, in about half the time on 2 cores (DCI is most of the suite's time once the codes are
+    tabled; docs/BENCHMARKS.md). Should a scikit-learn release draw differently, the states do not
+    meet and the factors are fitted again one after another.
+    """
+    num_dims, num_factors = codes_train.shape[1], factors_train.shape[1]
+    jobs = metric_jobs() if n_jobs is None else n_jobs
+    tasks = [(codes_train, factors_train[:, j], codes_test, factors_test[:, j]) for j in range(num_factors)]
+    results = None
+    if (isinstance(random_state, np.random.RandomState) and min(jobs, num_factors) > 1
+            and len(codes_train) >= PARALLEL_MIN_POINTS):
+        results = _fit_side_by_side(tasks, random_state, min(jobs, num_factors))
+    if results is None:
+        results = []
+        for task in tasks:
+            results.append(_fit_factor(*task, random_state))
+    importance = np.zeros((num_dims, num_factors), dtype=np.float64)
+    for j, result in enumerate(results):
+        importance[:, j] = result[0]
+    return importance, np.mean([r[1] for r in results]), np.mean([r[2] for r in results])
+
+
+#: Below this many training points the classifiers are fitted one after another: starting worker
+#: processes would cost more than it saves (the tests' small samples).
+PARALLEL_MIN_POINTS = 2000
+#: The largest value ``RandomState.randint`` is asked for by scikit-learn's trees for a seed (RAND_R_MAX).
+_TREE_SEED_BOUND = np.iinfo(np.int32).max
+
+
+def metric_jobs():
+    """Processes DCI's classifiers may use: $HWKERAS_METRIC_JOBS, else the CPUs this process may run on."""
+    import os
+
+    text = os.environ.get("HWKERAS_METRIC_JOBS")
+    if text:
+        return max(1, int(text))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _fit_factor(codes_train, labels_train, codes_test, labels_test, random_state):
+    """(importances, train accuracy, test accuracy, the random state's state after the fit) of one factor.
+
+    ``random_state``: the RandomState the classifier draws from (advanced in place), its state as
+    ``get_state()`` gives it (a worker's copy), or None (numpy's global generator, as dlib)."""
+    from sklearn import ensemble  # see utils: scikit-learn loads when a metric runs
+
+    if isinstance(random_state, tuple):
+        state, random_state = random_state, np.random.RandomState()
+        random_state.set_state(state)
+    model = ensemble.GradientBoostingClassifier(random_state=random_state)
+    model.fit(codes_train, labels_train)
+    return (np.abs(model.feature_importances_), np.mean(model.predict(codes_train) == labels_train),
+            np.mean(model.predict(codes_test) == labels_test),
+            random_state.get_state() if random_state is not None else None)
+
+
+def _states_after(random_state, tasks):
+    """The state ``random_state`` would be in before each factor's fit when they run in order:
+    GradientBoostingClassifier draws one tree seed per tree, one tree per class and stage (one per stage
+    for two classes), 100 stages."""
+    from sklearn import ensemble
+
+    stages = ensemble.GradientBoostingClassifier().n_estimators
+    walker = np.random.RandomState()
+    walker.set_state(random_state.get_state())
+    states = []
+    for _, labels, _, _ in tasks:
+        states.append(walker.get_state())
+        classes = len(np.unique(labels))
+        for _ in range(stages * (classes if classes > 2 else 1)):
+            walker.randint(0, _TREE_SEED_BOUND)
+    return states + [walker.get_state()]
+
+
+def _same_state(a, b):
+    return a[0] == b[0] and np.array_equal(a[1], b[1]) and a[2:] == b[2:]
+
+
+def _fit_side_by_side(tasks, random_state, jobs):
+    """The factors' fits in ``jobs`` processes, largest first; None when a fit did not leave the random
+    state where the next one was started from (then the caller fits them in order)."""
+    from joblib import Parallel, delayed
+
+    states = _states_after(random_state, tasks)
+    order = sorted(range(len(tasks)), key=lambda j: -len(np.unique(tasks[j][1])))  # the longest fits first
+    done = Parallel(n_jobs=jobs)(delayed(_fit_factor)(*tasks[j], states[j]) for j in order)
+    results = [None] * len(tasks)
+    for j, result in zip(order, done):
+        results[j] = result
+    if not all(_same_state(result[3], states[j + 1]) for j, result in enumerate(results)):
+        return None
+    random_state.set_state(states[-1])  # where the fits in order would have left it
+    return results
 
 
 def disentanglement_per_code(importance):
