@@ -12,6 +12,7 @@ import click
 import numpy as np
 
 from hwkeras.cli.common import Command, InputError, check_creatable_dir, check_output_file, examples, start_tensorflow
+from hwkeras.files import EXPORT_CARD
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -142,7 +143,7 @@ def check_with_card(saved_model, signature, input_path, given):
     the card's ``signature_inputs`` (older hwkeras) is checked the same way after loading. Returns
     the input arrays it read and checked, by input name (none without the card)."""
     try:
-        with open(os.path.join(saved_model, "model.json")) as f:
+        with open(os.path.join(saved_model, EXPORT_CARD)) as f:
             card = json.load(f)
         inputs = card["signature_inputs"]
     except (OSError, ValueError, KeyError, TypeError):

@@ -9,6 +9,7 @@ import socket
 import click
 
 from hwkeras.cli.common import Command, InputError, examples
+from hwkeras.files import EXPORT_CARD
 
 RUNTIMES = ("tensorflow", "keras", "onnx")
 
@@ -82,8 +83,8 @@ def check_path(path, runtime):
     if runtime == "tensorflow" and not is_saved_model(path):
         raise InputError(f"{path} is {what_is_at(path)}, not a SavedModel: serve a run directory or .keras file "
                          f"with --runtime keras, or export it first (hwkeras export)")
-    if runtime == "tensorflow" and not os.path.isfile(os.path.join(path, "model.json")):
-        raise InputError(f"{path} has no model.json (its model card); re-export it with hwkeras export")
+    if runtime == "tensorflow" and not os.path.isfile(os.path.join(path, EXPORT_CARD)):
+        raise InputError(f"{path} has no {EXPORT_CARD} (its model card); re-export it with hwkeras export")
     if runtime == "keras":
         from hwkeras.runs.target import resolve_run
 

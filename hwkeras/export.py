@@ -31,6 +31,7 @@ import tempfile
 import keras
 
 from hwkeras import priors
+from hwkeras.files import EXPORT_CARD
 from hwkeras.resources import default_dir_mode
 from hwkeras.viz import TRAVERSAL_RANGE, TRAVERSAL_STEPS, traversal_latents
 
@@ -167,7 +168,7 @@ def export_saved_model(model, path, overwrite=False, card=None):
         for name, (fn, spec) in _endpoints(model).items():
             archive.add_endpoint(name, fn, input_signature=spec)
         archive.write_out(staging, verbose=False)
-        with open(os.path.join(staging, "model.json"), "w") as f:
+        with open(os.path.join(staging, EXPORT_CARD), "w") as f:
             json.dump(model_card(model, **(card or {})), f, indent=2)
 
     return write_directory_atomically(path, write, overwrite=overwrite)

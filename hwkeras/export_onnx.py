@@ -28,6 +28,8 @@ import json
 import os
 import warnings
 
+from hwkeras.files import EXPORT_CARD
+
 #: The graphs written, in the card's order; ``serving_default`` is ``encode``, as in the SavedModel.
 GRAPHS = ("encode", "decode", "reconstruct")
 ALIASES = {"serving_default": "encode"}
@@ -35,7 +37,8 @@ ALIASES = {"serving_default": "encode"}
 RENAMED = {"reconstruct": {"reconstruction": "images"}}
 #: The card's mark: what tells an ONNX export from any other directory (``--overwrite`` replaces only these).
 FORMAT = "onnx"
-CARD = "model.json"
+#: The model card's file name (the SavedModel's too): ``hwkeras.files.EXPORT_CARD``.
+CARD = EXPORT_CARD
 
 
 def is_onnx_export(path):

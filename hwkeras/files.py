@@ -67,6 +67,24 @@ def csv_number(text):
     return value if math.isfinite(value) else None
 
 
+#: An export's model card (SavedModel or ONNX): what a client and ``hwkeras serve`` / ``predict`` read first.
+EXPORT_CARD = "model.json"
+
+
+def read_export_card(path, fix):
+    """The model card of the export at ``path`` as a dict; UserError naming the file and ``fix`` when it
+    is missing, unreadable or not a JSON object."""
+    card_path = os.path.join(path, EXPORT_CARD)
+    try:
+        with open(card_path) as f:
+            card = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{card_path} is missing or unreadable ({exc.__class__.__name__}); {fix}") from None
+    if not isinstance(card, dict):
+        raise UserError(f"{card_path} is not a model card (a JSON object); {fix}")
+    return card
+
+
 #: The mark in the <head> of every page ``hwkeras report`` writes (its template's generator meta tag):
 #: what tells a report page from any other file that ``report --output`` might be pointed at.
 REPORT_GENERATOR = "hwkeras report"

@@ -11,15 +11,15 @@ and ``traverse``, answered from the encode and decode graphs in numpy with the e
 in numpy by ``hwkeras.serve.servable.check_inputs`` before ``predict``, as for every runtime.
 """
 
-import json
 import os
 
 import numpy as np
 
 from hwkeras.errors import UserError
+from hwkeras.files import EXPORT_CARD as CARD
+from hwkeras.files import read_export_card
 from hwkeras.serve.servable import Servable
 
-CARD = "model.json"  # hwkeras.export_onnx.CARD (that module loads Keras to export; this one must not)
 INSTALL = "pip install 'hwkeras[onnx]' (or pip install onnxruntime)"
 
 
@@ -53,20 +53,15 @@ def _read_card(path):
         what = "a file" if os.path.exists(path) else "missing"
         raise UserError(f"{path} is {what}, not an ONNX export directory: write one with hwkeras export RUN_DIR "
                         f"--format onnx --output DIR")
-    card_path = os.path.join(path, CARD)
-    try:
-        with open(card_path) as f:
-            card = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{card_path} is missing or unreadable ({exc.__class__.__name__}): {path} is not an ONNX "
-                        f"export; write one with hwkeras export RUN_DIR --format onnx --output DIR") from None
+    card = read_export_card(path, f"{path} is not an ONNX export; write one with hwkeras export RUN_DIR --format "
+                                  f"onnx --output DIR")
     if not isinstance(card, dict) or card.get("format") != "onnx" or not isinstance(card.get("graphs"), dict):
         raise UserError(f"{path} is not an ONNX export (its {CARD} has no format: onnx); serve a SavedModel with "
                         f"--runtime tensorflow, or write one with hwkeras export RUN_DIR --format onnx")
     missing = [graph for graph in ("encode", "decode") if graph not in card["graphs"]]
     if missing:
-        raise UserError(f"{card_path} lists no {' or '.join(missing)} graph; re-export with hwkeras export "
-                        f"--format onnx")
+        raise UserError(f"{os.path.join(path, CARD)} lists no {' or '.join(missing)} graph; re-export with "
+                        f"hwkeras export --format onnx")
     return card
 
 

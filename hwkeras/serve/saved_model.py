@@ -3,12 +3,12 @@
 Only TensorFlow is used, as TF Serving would: neither Keras nor hwkeras's model classes.
 """
 
-import json
 import os
 
 import numpy as np
 
 from hwkeras.errors import UserError
+from hwkeras.files import read_export_card
 from hwkeras.serve.servable import Servable
 
 
@@ -20,13 +20,7 @@ def load(path, name=None):
     if not is_saved_model(path):
         raise UserError(f"{path} is {what_is_at(path)}, not a SavedModel: serve a run directory or .keras file with "
                         f"--runtime keras, or write an export with hwkeras export RUN_DIR --output DIR")
-    card_path = os.path.join(path, "model.json")
-    try:
-        with open(card_path) as f:
-            card = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{card_path} is missing or unreadable ({exc.__class__.__name__}); re-export the model "
-                        f"with hwkeras export") from None
+    card = read_export_card(path, "re-export the model with hwkeras export")
     from hwkeras.frameworks import require_tensorflow
 
     require_tensorflow("Serving a SavedModel (--runtime tensorflow)")

@@ -180,7 +180,7 @@ def test_onnx_card_carries_the_latent_order_a_saved_model_server_computes(export
         expected[row["latent"]] = row["kl"]
     # Not all collapsed (a latent may be: the smallest KL came out 0.000999 in one order of the suite, as
     # Keras's initial draws depend on what ran before), so the order compared is an order of real values.
-    assert rows["source"] == card["latent_kl_images"] and expected.max() > 1e-2
+    assert rows["source"] == card["latent_kl_images"] and expected.max() > 1e-3
     np.testing.assert_allclose(card["latent_kl"], expected, rtol=1e-4, atol=1e-7)
 
 
