@@ -54,6 +54,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_checkpoints.py
 	$(BIN)/python benchmarks/bench_errors.py
 	$(BIN)/python benchmarks/bench_metrics.py --measure-encoder
+	$(BIN)/python benchmarks/bench_dci.py
+	$(BIN)/python benchmarks/bench_evaluate.py --scale 0.1 --grid 0.1
+	$(BIN)/python benchmarks/bench_serve.py
 
 # docs/RESULTS.md, one table each (hwkeras sweep on one GPU, JAX backend; rerun to resume).
 results-ellipses: $(STAMP)
