@@ -130,11 +130,16 @@ def check_cluster_reachable(address):
 
 
 def stop_on_sigterm():
-    """SIGTERM (a service manager's stop) ends the server as Ctrl-C does: Ray is shut down cleanly."""
+    """SIGTERM (a service manager's stop) ends the server as Ctrl-C does: Ray is shut down cleanly.
+
+    SIGINT's handler is set too: Python leaves SIGINT ignored when the process starts with it ignored
+    (a shell's background job, a pytest-xdist worker's child), and Ctrl-C or ``kill -INT`` then did
+    nothing until the server was killed, leaving Ray's processes behind."""
     def handler(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
 
 
 def _sleep_forever():

@@ -31,9 +31,12 @@ def onnx_server(tmp_path_factory):
     port = free_port()
     log = open(root / "server.log", "w")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=NO_TENSORFLOW)
+    # Started with SIGINT ignored, as a shell's background job or a pytest-xdist worker's child is: the
+    # server sets its own handler, so the Ctrl-C below still stops it cleanly.
     process = subprocess.Popen(
         [HWKERAS, "serve", str(root / "onnx"), "--runtime", "onnx", "--name", "sm", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     served = Server(port, model, tf.saved_model.load(str(root / "sm")).signatures, root)
     try:
         give_up = time.monotonic() + deadline(300)
@@ -52,6 +55,7 @@ def onnx_server(tmp_path_factory):
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         log.close()
+    assert "Stopped serving sm" in (root / "server.log").read_text()
 
 
 def test_an_onnx_export_is_served_without_tensorflow_with_the_saved_models_numbers(onnx_server):
