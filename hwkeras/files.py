@@ -71,18 +71,23 @@ def csv_number(text):
 EXPORT_CARD = "model.json"
 
 
-def read_export_card(path, fix):
-    """The model card of the export at ``path`` as a dict; UserError naming the file and ``fix`` when it
-    is missing, unreadable or not a JSON object."""
-    card_path = os.path.join(path, EXPORT_CARD)
+def read_json(path, fix=None):
+    """The JSON object in ``path``; UserError naming the file (and ``fix``, what to do) when it is missing,
+    unreadable or not a JSON object."""
+    then = f"; {fix}" if fix else ""
     try:
-        with open(card_path) as f:
-            card = json.load(f)
+        with open(path) as f:
+            value = json.load(f)
     except (OSError, ValueError) as exc:
-        raise UserError(f"{card_path} is missing or unreadable ({exc.__class__.__name__}); {fix}") from None
-    if not isinstance(card, dict):
-        raise UserError(f"{card_path} is not a model card (a JSON object); {fix}")
-    return card
+        raise UserError(f"{path} is missing or not readable JSON ({exc.__class__.__name__}){then}") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path} must hold a JSON object{then}")
+    return value
+
+
+def read_export_card(path, fix):
+    """The model card of the export at ``path`` (``read_json`` of its ``EXPORT_CARD``)."""
+    return read_json(os.path.join(path, EXPORT_CARD), fix)
 
 
 #: The mark in the <head> of every page ``hwkeras report`` writes (its template's generator meta tag):

@@ -6,25 +6,12 @@ run stopped early: ``hwkeras.runs.checkpoints.run_model`` decides) or a ``.keras
 ``serve``, and ``hwkeras.evaluate``, all start here. Bad input raises ``UserError`` (one line).
 """
 
-import json
 import os
 import zipfile
 
 from hwkeras.console import note
 from hwkeras.errors import UserError
-from hwkeras.files import one_line
-
-
-def read_json(path):
-    """A JSON object from ``path``, or UserError naming the file."""
-    try:
-        with open(path) as f:
-            value = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path} is not readable JSON ({exc.__class__.__name__})") from None
-    if not isinstance(value, dict):
-        raise UserError(f"{path} must hold a JSON object")
-    return value
+from hwkeras.files import one_line, read_json  # noqa: F401 - read_json: what commands read a run's files with
 
 
 def resolve_run(target):
