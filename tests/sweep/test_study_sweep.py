@@ -17,10 +17,10 @@ import sys
 import numpy as np
 import pytest
 import scipy.stats
-from click.testing import CliRunner
 from PIL import Image
 
 from tests.helpers import deadline, shared_data
+from tests.sweep.test_sweep import assert_one_error_line
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NO_TENSORFLOW = os.path.join(ROOT, "tests", "without_tensorflow")
@@ -153,11 +153,4 @@ def test_the_study_pictures_on_the_page_in_chromium(tiny_study, tmp_path):
     (["--model-num", "0"], "--model-num, --models and --with belong to --study"),
 ])
 def test_bad_study_options_are_one_line(tmp_path, args, message):
-    from hwkeras.cli.main import main
-
-    out = tmp_path / "sweep"
-    result = CliRunner().invoke(main, ["sweep", *args, "--output-dir", str(out)])
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.output
-    assert not out.exists()
+    assert_one_error_line(tmp_path, args, message)

@@ -312,6 +312,11 @@ def test_select_prints_the_trial_udr_chooses_and_its_agreement(sweep):
     (["--grid", "nu=1"], "nu=1 must exceed latent_dim - 1"),
 ])
 def test_bad_input_is_one_line(tmp_path, args, message):
+    assert_one_error_line(tmp_path, args, message)
+
+
+def assert_one_error_line(tmp_path, args, message):
+    """``hwkeras sweep ARGS`` ends with one ``Error:`` line holding ``message``, exit 2, nothing written."""
     from hwkeras.cli.main import main
 
     out = tmp_path / "sweep"
