@@ -30,6 +30,33 @@ def shared_data(*parts):
     return path
 
 
+#: The 320 real dSprites frames on a stand-in factor grid (colour, shape, scale, orientation, posX, posY).
+REAL_DSPRITES_SIZES = (1, 2, 2, 5, 4, 4)
+#: dSprites' published file name, which the loader looks for.
+DSPRITES_FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
+
+
+def write_real_dsprites(path):
+    """dSprites' npz schema (imgs uint8 0/1, latents_classes, latents_values, a latin1-loadable metadata
+    pickle) holding the 320 real frames of the shared dsprites.gif in index order; returns ``path``."""
+    from PIL import Image
+
+    gif = Image.open(shared_data("dsprites-sample", "dsprites.gif"))
+    frames = []
+    for i in range(gif.n_frames):
+        gif.seek(i)
+        frames.append(np.array(gif.convert("L")) > 127)
+    imgs = np.stack(frames).astype(np.uint8)
+    assert imgs.shape == (int(np.prod(REAL_DSPRITES_SIZES)), 64, 64), imgs.shape
+    classes = np.stack(np.unravel_index(np.arange(len(imgs)), REAL_DSPRITES_SIZES), axis=1).astype(np.int64)
+    names = ("color", "shape", "scale", "orientation", "posX", "posY")
+    metadata = {"latents_sizes": np.array(REAL_DSPRITES_SIZES), "latents_names": names,
+                "latents_possible_values": {n: np.linspace(0, 1, s) for n, s in zip(names, REAL_DSPRITES_SIZES)}}
+    np.savez(path, imgs=imgs, latents_classes=classes, latents_values=classes.astype(np.float64),
+             metadata=np.array(metadata, dtype=object))
+    return path
+
+
 def ellipse_batch(n=16, image_size=32, seed=0):
     return CorrelatedEllipses(image_size=image_size).sample_observations(n, np.random.RandomState(seed))
 

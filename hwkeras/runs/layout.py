@@ -138,33 +138,3 @@ class RunDir:
                 return False
         return bool(config.get("completed")) and self.has_final_model()
 
-
-class SweepDir:
-    """A sweep directory's files by name (``SWEEP_DIR/...``); ``trial(name)`` is a trial's ``RunDir``."""
-
-    def __init__(self, path):
-        self.path = os.fspath(path)
-
-    def _file(self, name):
-        return os.path.join(self.path, name)
-
-    spec_path = property(lambda self: self._file(SWEEP_JSON))
-    results = property(lambda self: self._file(RESULTS))
-    summary = property(lambda self: self._file(SUMMARY))
-    tradeoff = property(lambda self: self._file(TRADEOFF))
-    selection = property(lambda self: self._file(SELECTION))
-    report = property(lambda self: self._file(REPORT))
-    tune = property(lambda self: self._file(TUNE))
-    unfinished = property(lambda self: self._file(UNFINISHED))
-
-    def trial(self, name):
-        return RunDir(os.path.join(self.path, TRIALS, name))
-
-    def trial_record(self, name):
-        return os.path.join(self.path, TRIALS, name, TRIAL_RECORD)
-
-    def log(self, name):
-        return os.path.join(self.path, SWEEP_LOGS, name + ".log")
-
-    def is_sweep(self):
-        return os.path.isfile(self.spec_path)

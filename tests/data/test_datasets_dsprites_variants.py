@@ -7,32 +7,14 @@ import pytest
 from click.testing import CliRunner
 
 from hwkeras.data import ColorDSprites, NoisyDSprites, get_dataset
-from tests.helpers import shared_data
-
-SIZES = [1, 2, 2, 5, 4, 4]  # colour, shape, scale, orientation, posX, posY: 320 images, one per gif frame
+from tests.helpers import DSPRITES_FILE, write_real_dsprites
 
 
 @pytest.fixture(scope="module")
 def real_npz(tmp_path_factory):
     """The official schema (imgs uint8 0/1, latents_classes, latents_values, a latin1-loadable metadata
     pickle) with the 320 real frames as its images, in index order."""
-    from PIL import Image
-
-    gif = Image.open(shared_data("dsprites-sample", "dsprites.gif"))
-    frames = []
-    for i in range(gif.n_frames):
-        gif.seek(i)
-        frames.append(np.array(gif.convert("L")) > 127)
-    imgs = np.stack(frames).astype(np.uint8)
-    assert imgs.shape == (320, 64, 64)
-    classes = np.stack(np.unravel_index(np.arange(320), SIZES), axis=1).astype(np.int64)
-    names = ("color", "shape", "scale", "orientation", "posX", "posY")
-    metadata = {"latents_sizes": np.array(SIZES), "latents_names": names,
-                "latents_possible_values": {n: np.linspace(0, 1, s) for n, s in zip(names, SIZES)}}
-    path = tmp_path_factory.mktemp("dsprites") / "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
-    np.savez(path, imgs=imgs, latents_classes=classes, latents_values=classes.astype(np.float64),
-             metadata=np.array(metadata, dtype=object))
-    return path
+    return write_real_dsprites(tmp_path_factory.mktemp("dsprites") / DSPRITES_FILE)
 
 
 def oracle(path, variant, num=None, random_state=None, factors=None):

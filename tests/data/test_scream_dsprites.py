@@ -6,7 +6,7 @@ one line each.
 The ORACLE_* numbers were produced by disentanglement_lib's own dsprites.py ScreamDSprites([1, 2, 3,
 4, 5]) (google-research/disentanglement_lib 86a644d, outside this repository, numpy 1.26.4, Pillow
 13.0.0, tensorflow.compat.v1.gfile shimmed to open, thumbnail given (350, 274) of its (350, 274, 3),
-as Pillow < 7 read it) on the files ``write_dsprites`` and ``write_painting`` write:
+as Pillow < 7 read it) on the files ``write_real_dsprites`` and ``write_painting`` write:
 ``tests/data/oracle_disentanglement_lib.py DLIB WORK scream``.
 """
 
@@ -19,28 +19,9 @@ from click.testing import CliRunner
 
 from hwkeras.data import get_dataset
 from hwkeras.data.scream import ScreamDSprites, load_painting
-from tests.helpers import shared_data
+from tests.helpers import DSPRITES_FILE, write_real_dsprites
 
-SIZES = [1, 2, 2, 5, 4, 4]  # colour, shape, scale, orientation, posX, posY: one image per gif frame
-DSPRITES = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
-
-
-def write_dsprites(path):
-    from PIL import Image
-
-    gif = Image.open(shared_data("dsprites-sample", "dsprites.gif"))
-    frames = []
-    for i in range(gif.n_frames):
-        gif.seek(i)
-        frames.append(np.array(gif.convert("L")) > 127)
-    imgs = np.stack(frames).astype(np.uint8)
-    classes = np.stack(np.unravel_index(np.arange(320), SIZES), axis=1).astype(np.int64)
-    names = ("color", "shape", "scale", "orientation", "posX", "posY")
-    metadata = {"latents_sizes": np.array(SIZES), "latents_names": names,
-                "latents_possible_values": {n: np.linspace(0, 1, s) for n, s in zip(names, SIZES)}}
-    np.savez(path, imgs=imgs, latents_classes=classes, latents_values=classes.astype(np.float64),
-             metadata=np.array(metadata, dtype=object))
-    return path
+DSPRITES = DSPRITES_FILE
 
 
 def write_painting(path, size=(740, 912)):
@@ -76,7 +57,7 @@ def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
     (root / "dsprites").mkdir()
     (root / "scream").mkdir()
-    write_dsprites(root / "dsprites" / DSPRITES)
+    write_real_dsprites(root / "dsprites" / DSPRITES)
     write_painting(root / "scream" / "scream.jpg")
     return root
 

@@ -14,12 +14,10 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import scipy.stats
-from PIL import Image
 
-from tests.helpers import deadline, shared_data
+from tests.helpers import DSPRITES_FILE, deadline, write_real_dsprites
 from tests.sweep.test_sweep import assert_one_error_line
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -29,25 +27,11 @@ TINY = ["--backend", "jax", "--steps", "4", "--batch-size", "8", "--summary-ever
         "--evaluate", "mig,sap", "--evaluate-param", "mig.num_train=64", "--evaluate-param", "sap.num_train=64",
         "--evaluate-param", "sap.num_test=32", "--nll-images", "16", "--udr-images", "20",
         "--max-concurrent", "2"]
-SIZES = [1, 2, 2, 5, 4, 4]  # colour, shape, scale, orientation, posX, posY: 320 images, one per gif frame
 
 
 def real_dsprites(folder):
     """dSprites' npz schema holding the 320 real frames (their factor labels are a stand-in grid)."""
-    gif = Image.open(shared_data("dsprites-sample", "dsprites.gif"))
-    frames = []
-    for i in range(gif.n_frames):
-        gif.seek(i)
-        frames.append(np.array(gif.convert("L")) > 127)
-    num = int(np.prod(SIZES))
-    classes = np.stack(np.unravel_index(np.arange(num), SIZES), axis=1).astype(np.int64)
-    names = ("color", "shape", "scale", "orientation", "posX", "posY")
-    metadata = {"latents_sizes": np.array(SIZES), "latents_names": names,
-                "latents_possible_values": {n: np.linspace(0, 1, s) for n, s in zip(names, SIZES)}}
-    path = os.path.join(folder, "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz")
-    np.savez(path, imgs=np.stack(frames[:num]).astype(np.uint8), latents_classes=classes,
-             latents_values=classes.astype(np.float64), metadata=np.array(metadata, dtype=object))
-    return path
+    return write_real_dsprites(os.path.join(folder, DSPRITES_FILE))
 
 
 def read_csv(path):
