@@ -12,8 +12,8 @@ import click
 from hwkeras.devices import BACKENDS
 from hwkeras.errors import Failed, RunStopped, UserError
 
-# The library's helpers the commands use as they are (checked paths, quiet framework start-up).
-from hwkeras.files import check_creatable_dir, check_output_file, check_plain_name, one_line  # noqa: F401
+# The library's helpers the commands use as they are (checked paths, JSON files, quiet framework start-up).
+from hwkeras.files import check_creatable_dir, check_output_file, check_plain_name, one_line, read_json  # noqa: F401
 from hwkeras.frameworks import (  # noqa: F401
     TENSORFLOW_INSTALL,
     muted_native_stderr,
@@ -27,7 +27,7 @@ from hwkeras.metrics.evaluate import parse_assignments, parse_metric_params  # n
 from hwkeras.outputs import check_replaceable  # noqa: F401
 
 # What RUN_DIR_OR_MODEL names and its model: the library decides (UserError -> one Error: line).
-from hwkeras.runs.target import load_model, read_json, resolve_run  # noqa: F401
+from hwkeras.runs.target import load_model, resolve_run  # noqa: F401
 
 
 class InputError(click.ClickException):

@@ -53,7 +53,7 @@ class Sweep:
     @property
     def selection(self):
         """selection.json (the trial UDR chose), or None when there is none."""
-        from hwkeras.runs.target import read_json
+        from hwkeras.files import read_json
         from hwkeras.sweep.selection import SELECTION
 
         path = os.path.join(self.path, SELECTION)

@@ -17,10 +17,10 @@ import sys
 
 from hwkeras.console import note, say
 from hwkeras.errors import RunStopped, UserError
-from hwkeras.files import check_output_file, one_line, write_json_atomically
+from hwkeras.files import check_output_file, one_line, read_json, write_json_atomically
 from hwkeras.metrics.evaluate import METRICS
 from hwkeras.runs import layout
-from hwkeras.runs.target import load_model, read_json, resolve_run
+from hwkeras.runs.target import load_model, resolve_run
 
 METRICS_FILENAME = layout.METRICS
 #: What makes two records one: their metrics are merged into one file only when all of these agree.

@@ -11,7 +11,7 @@ import zipfile
 
 from hwkeras.console import note
 from hwkeras.errors import UserError
-from hwkeras.files import one_line, read_json  # noqa: F401 - read_json: what commands read a run's files with
+from hwkeras.files import one_line, read_json
 
 
 def resolve_run(target):

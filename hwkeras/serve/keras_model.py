@@ -14,8 +14,9 @@ from hwkeras.serve.saved_model import TensorFlowServable
 
 
 def load(path, name=None):
+    from hwkeras.files import read_json
     from hwkeras.runs import layout
-    from hwkeras.runs.target import load_model, read_json, resolve_run
+    from hwkeras.runs.target import load_model, resolve_run
 
     model_path, config, default_name = resolve_run(os.fspath(path))
     from hwkeras.frameworks import start_keras

@@ -117,8 +117,8 @@ def trained_model(spec, run_dir, plan_fit, train):
             plan.config["study"] = spec["study"]
         train(plan)
         return plan.model, plan.dataset, plan.config
+    from hwkeras.files import read_json
     from hwkeras.runs.plan import plan_resume
-    from hwkeras.runs.target import read_json
 
     files = layout.RunDir(run_dir)
     config = layout.migrate(read_json(files.config_path))
