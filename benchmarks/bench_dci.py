@@ -1,6 +1,7 @@
 """DCI at disentanglement_lib's size (10,000 training and 5,000 test codes of 10 dimensions, dSprites'
 five factors of 3, 6, 40, 32 and 32 values): its classifiers fitted in order against side by side
-(``hwkeras.metrics.dci``), in one run, on the same codes and seed; the two must give the same numbers.
+(``hwkeras.metrics.dci``: threads, one per CPU and one per factor), in one run, on the same codes and
+seed; all must give the same numbers.
 
 Once ``hwkeras evaluate`` encodes each distinct image once (the code table), DCI's 113 x 100 boosted
 trees are most of the disentanglement_lib suite's time (docs/BENCHMARKS.md): this measures that part.
@@ -43,18 +44,21 @@ def main():
     parser.add_argument("--num-train", type=int, default=10000)
     args = parser.parse_args()
     data = (*sample(args.num_train, 0), *sample(args.num_train // 2, 1))
-    jobs = dci.metric_jobs()
+    cpus = len(os.sched_getaffinity(0))
     rows = []
     for _ in range(args.rounds):
         in_order, first = timed(1, data)
-        side, second = timed(jobs, data)
-        same = np.array_equal(first[0], second[0]) and first[1:] == second[1:]
-        rows.append((f"{in_order:.1f}", f"{side:.1f}", f"{in_order / side:.2f}", "yes" if same else "NO"))
-        if not same:
-            raise SystemExit("side by side gave other numbers than in order")
-    print(f"{machine_description()}; {versions('scikit-learn', 'joblib', 'numpy')}; load average "
-          f"{os.getloadavg()[0]:.1f}; {jobs} processes")
-    print(markdown_table(["in order (s)", f"side by side, {jobs} processes (s)", "ratio", "same numbers"], rows))
+        row = [f"{in_order:.1f}"]
+        for jobs in (cpus, len(FACTOR_SIZES)):  # one thread per CPU; every factor at once (the default)
+            side, second = timed(jobs, data)
+            if not (np.array_equal(first[0], second[0]) and first[1:] == second[1:]):
+                raise SystemExit(f"{jobs} threads gave other numbers than in order")
+            row += [f"{side:.1f}", f"{in_order / side:.2f}"]
+        rows.append(row + ["yes"])
+    print(f"{machine_description()}; {versions('scikit-learn', 'numpy')}; load average "
+          f"{os.getloadavg()[0]:.1f} at the end; {cpus} CPUs")
+    print(markdown_table(["in order (s)", f"{cpus} threads (s)", "ratio", f"{len(FACTOR_SIZES)} threads (s)",
+                          "ratio", "same numbers"], rows))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@
 
 Both paths run in one process on the same untrained 64x64 model (``bench_metrics._untrained_model``:
 the cost of encoding does not depend on the weights) through ``hwkeras.metrics.evaluate``: first
-``encode_once=False`` (every draw encoded: hwkeras before issue 22), then ``encode_once=True``
+``encode_once=False`` (every draw encoded, DCI's classifiers in order: hwkeras before issue 22;
+``--sampled-dci side-by-side`` fits them as the table path does), then ``encode_once=True``
 (each distinct image encoded once into ``hwkeras.metrics.table.CodeTable``, in memory, no disk
 cache). It prints each path's wall time split into encoder, rendering and the metrics' own work,
 the images each encoded, the ratio, and whether every metric's record is identical (it must be).
@@ -71,16 +72,32 @@ class NumpyCode:
         return np.tanh(x.sum(axis=2) / 40.0 - 1.0)
 
 
+def _cpu_seconds():
+    """User + system CPU seconds of this process, all its threads (TensorFlow's, DCI's) together."""
+    times = os.times()
+    return times.user + times.system
+
+
 def run_path(encode_once, args, params, model):
     from hwkeras.metrics import representation_from_model
 
     dataset = TimedGrid(args.grid)
     function = NumpyCode() if model is None else representation_from_model(model, batch_size=args.encode_batch)
     representation = Timed(function)
-    start = time.perf_counter()
-    record = evaluate(dataset, representation, args.metrics, seed=args.seed, params=params, encode_once=encode_once)
-    wall = time.perf_counter() - start
-    return {"record": record, "wall": wall, "encoder": representation.seconds, "images": representation.images,
+    jobs = os.environ.get("HWKERAS_METRIC_JOBS")
+    if not encode_once and args.sampled_dci == "in-order":  # hwkeras before issue 22: DCI's fits in order
+        os.environ["HWKERAS_METRIC_JOBS"] = "1"
+    try:
+        start, cpu = time.perf_counter(), _cpu_seconds()
+        record = evaluate(dataset, representation, args.metrics, seed=args.seed, params=params,
+                          encode_once=encode_once)
+        wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+    finally:
+        os.environ.pop("HWKERAS_METRIC_JOBS", None)
+        if jobs is not None:
+            os.environ["HWKERAS_METRIC_JOBS"] = jobs
+    return {"record": record, "wall": wall, "cpu": cpu, "encoder": representation.seconds,
+            "images": representation.images,
             "render": dataset.seconds, "rendered": dataset.rendered, "grid": int(np.prod(dataset.factor_sizes))}
 
 
@@ -93,6 +110,9 @@ def main(argv=None):
     parser.add_argument("--encode-batch", type=int, default=64)
     parser.add_argument("--count-only", action="store_true", help="a numpy code instead of a model")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sampled-dci", choices=("in-order", "side-by-side"), default="in-order",
+                        help="DCI's classifiers on the sampled path: in order (hwkeras before issue 22, the "
+                             "default) or side by side as on the table path")
     args = parser.parse_args(argv)
 
     names = [name for name in METRICS if args.metrics == "all" or name in args.metrics.split(",")]
@@ -108,7 +128,7 @@ def main(argv=None):
         devices = ", ".join(map(str, _devices(backend)))
         where = f"{args.model} 64x64 latent 10 untrained; backend {backend} ({devices})"
     print(f"# dlib suite ({args.metrics}) at {args.scale} x sizes, procedural dSprites grid x {args.grid}: "
-          f"sampled path vs code table\n")
+          f"sampled path (DCI {args.sampled_dci}) vs code table (DCI side by side)\n")
     print(f"{common.machine_description()}; load average {os.getloadavg()[0]:.1f} at the start; {where}; "
           f"{common.versions('keras', 'tensorflow', 'jax', 'torch', 'numpy', 'scikit-learn')}; "
           f"encoder batch {args.encode_batch}.\n", flush=True)
@@ -120,16 +140,17 @@ def main(argv=None):
     for label, encode_once in (("sampled (every draw encoded)", False), ("table (each image once)", True)):
         results[label] = result = run_path(encode_once, args, params, model)
         other = result["wall"] - result["encoder"] - result["render"]
-        print(f"- {label}: {result['wall']:.1f} s wall; encoder {result['encoder']:.1f} s for "
+        print(f"- {label}: {result['wall']:.1f} s wall, {result['cpu']:.1f} s of CPU; encoder "
+              f"{result['encoder']:.1f} s for "
               f"{result['images']:,} images; rendering {result['render']:.1f} s for {result['rendered']:,}; "
               f"metrics' own work {other:.1f} s; per metric "
               + ", ".join(f"{k} {v:.1f}" for k, v in result["record"]["elapsed_seconds"].items()), flush=True)
     sampled, table = results.values()
     identical = sampled["record"]["metrics"] == table["record"]["metrics"]
-    rows = [(label, f"{r['wall']:.1f}", f"{r['encoder']:.1f}", f"{r['images']:,}", f"{r['render']:.1f}")
-            for label, r in results.items()]
+    rows = [(label, f"{r['wall']:.1f}", f"{r['cpu']:.1f}", f"{r['encoder']:.1f}", f"{r['images']:,}",
+             f"{r['render']:.1f}") for label, r in results.items()]
     print()
-    print(common.markdown_table(["path", "wall s", "encoder s", "images encoded", "rendering s"], rows))
+    print(common.markdown_table(["path", "wall s", "CPU s", "encoder s", "images encoded", "rendering s"], rows))
     print(f"\ngrid {table['grid']:,} images; draws {table['record']['encoding']['draws_looked_up']:,}; "
           f"sampled / table: wall {sampled['wall'] / table['wall']:.2f}x, images encoded "
           f"{sampled['images'] / max(table['images'], 1):.2f}x; every metric's record identical: {identical}; "

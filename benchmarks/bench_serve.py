@@ -9,7 +9,9 @@ in TF Serving's row format for a bounded time and count:
 * with batching on (``--max-batch-size 16 --batch-wait-ms 5``) and off (``--max-batch-size 1``),
   a fresh server for each;
 * against the same SavedModel called in this process (``tf.saved_model.load``, no HTTP, no JSON)
-  at batch 1 and 64, in the same run.
+  at batch 1 and 64, in the same run;
+* and the server's reading of a batch-64 body: ``orjson.loads`` + ``np.asarray`` (before) against
+  ``hwkeras.serve.json_arrays.loads`` (now), in this process.
 
 Figures: requests/s and images/s, p50 and p99 latency (ms) of the requests; the ratios batching
 on / off at batch 1 and served / in-process at batch 64 (issue 24's targets: >= 3 and >= 0.5).
@@ -140,6 +142,25 @@ def in_process(saved_model, batch, seconds, max_requests):
     return len(latencies), 0, latencies, time.monotonic() - began
 
 
+def parse_costs(body, repeats=20):
+    """ms to read a predict body into its image array: orjson then np.asarray (what the server did
+    before ``hwkeras.serve.json_arrays``) against ``json_arrays.loads``, interleaved, medians."""
+    import orjson
+
+    from hwkeras.serve import json_arrays
+
+    ways = {"orjson.loads + np.asarray": lambda: np.asarray(orjson.loads(body)["instances"]),
+            "json_arrays.loads": lambda: json_arrays.loads(body)["instances"]}
+    assert np.array_equal(*[way() for way in ways.values()])
+    seconds = {name: [] for name in ways}
+    for _ in range(repeats):
+        for name, way in ways.items():
+            start = time.perf_counter()
+            way()
+            seconds[name].append(time.perf_counter() - start)
+    return {name: 1000 * float(np.median(s)) for name, s in seconds.items()}
+
+
 def row(label, batch, clients, measured):
     answered, failed, latencies, wall = measured
     return {"setting": label, "batch": batch, "clients": clients, "requests": answered, "failed": failed,
@@ -158,6 +179,7 @@ def main():
     rng = np.random.default_rng(1)
     bodies = {batch: json.dumps({"signature_name": "reconstruct", "instances": rng.uniform(
         size=(batch, 64, 64, 1)).round(4).tolist()}).encode() for batch, _ in SCENARIOS}
+    parse = parse_costs(bodies[64])
     rows = [row("in-process (tf.saved_model.load)", batch, 1, in_process(saved_model, batch, args.seconds,
                                                                          args.max_requests))
             for batch, _ in SCENARIOS]
@@ -192,6 +214,11 @@ def main():
     print()
     for name, value in ratios.items():
         print(f"{name}: {value:.2f}")
+    print(f"\nreading a batch-64 body ({len(bodies[64]) / 1e6:.1f} MB) in the server, ms: "
+          + ", ".join(f"{k} {v:.1f}" for k, v in parse.items())
+          + f"; ratio {parse['orjson.loads + np.asarray'] / parse['json_arrays.loads']:.2f}")
+    ratios["batch 64 body: orjson + np.asarray / json_arrays (ms)"] = (
+        parse["orjson.loads + np.asarray"] / parse["json_arrays.loads"])
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows, "ratios": ratios, "machine": machine_description(),

@@ -73,11 +73,11 @@ def importance_gbt(codes_train, factors_train, codes_test, factors_test, random_
 
     One classifier per factor, in factor order, each drawing its trees' seeds from ``random_state``
     where the previous one left it (dlib's order). The fits are independent otherwise, so with a
-    ``RandomState`` and enough points they run side by side (``n_jobs``; default ``metric_jobs()``), each
-    started from the state the sequential order would give it (``_states_after``): the same numbers,
-    bit for bit, in about half the time on 2 cores (DCI is most of the suite's time once the codes are
-    tabled; docs/BENCHMARKS.md). Should a scikit-learn release draw differently, the states do not
-    meet and the factors are fitted again one after another.
+    ``RandomState`` and enough points they run side by side in threads (``n_jobs`` at once; default
+    ``metric_jobs()``), each started from the state the sequential order would give it
+    (``_states_after``): the same numbers, bit for bit, in about half the time on 2 cores (DCI is most
+    of the suite's time once the codes are tabled; docs/BENCHMARKS.md). Should a scikit-learn release
+    draw differently, the states do not meet and the factors are fitted again one after another.
     """
     num_dims, num_factors = codes_train.shape[1], factors_train.shape[1]
     jobs = metric_jobs() if n_jobs is None else n_jobs
@@ -104,13 +104,20 @@ _TREE_SEED_BOUND = np.iinfo(np.int32).max
 
 
 def metric_jobs():
-    """Processes DCI's classifiers may use: $HWKERAS_METRIC_JOBS, else the CPUs this process may run on."""
+    """How many of DCI's classifiers may be fitted at once: $HWKERAS_METRIC_JOBS (1: in order), else all
+    of them when this process may run on more than one CPU.
+
+    Threads, not processes: scikit-learn builds a tree without the GIL (over 90% of a boosted fit), and
+    a thread costs no start-up and no copy of the codes. All factors at once rather than one per CPU:
+    the operating system then shares the cores among every fit still running, so the largest factor
+    (40 classes of dSprites' 113) no longer decides the wall time alone (docs/BENCHMARKS.md)."""
     import os
 
     text = os.environ.get("HWKERAS_METRIC_JOBS")
     if text:
         return max(1, int(text))
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 1 if cpus < 2 else 1 << 30
 
 
 def _fit_factor(codes_train, labels_train, codes_test, labels_test, random_state):
@@ -153,16 +160,33 @@ def _same_state(a, b):
 
 
 def _fit_side_by_side(tasks, random_state, jobs):
-    """The factors' fits in ``jobs`` processes, largest first; None when a fit did not leave the random
+    """The factors' fits in ``jobs`` threads, largest first; None when a fit did not leave the random
     state where the next one was started from (then the caller fits them in order)."""
-    from joblib import Parallel, delayed
+    import threading
 
     states = _states_after(random_state, tasks)
     order = sorted(range(len(tasks)), key=lambda j: -len(np.unique(tasks[j][1])))  # the longest fits first
-    done = Parallel(n_jobs=jobs)(delayed(_fit_factor)(*tasks[j], states[j]) for j in order)
-    results = [None] * len(tasks)
-    for j, result in zip(order, done):
-        results[j] = result
+    results, failures, lock = [None] * len(tasks), [], threading.Lock()
+
+    def work():
+        while True:
+            with lock:
+                if not order:
+                    return
+                j = order.pop(0)
+            try:
+                results[j] = _fit_factor(*tasks[j], states[j])
+            except BaseException as error:  # noqa: BLE001 - re-raised in the calling thread
+                failures.append(error)
+
+    # Daemon threads: on Ctrl-C the caller stops at once; a tree being built is not waited for.
+    workers = [threading.Thread(target=work, name=f"dci-{i}", daemon=True) for i in range(jobs)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if failures:
+        raise failures[0]
     if not all(_same_state(result[3], states[j + 1]) for j, result in enumerate(results)):
         return None
     random_state.set_state(states[-1])  # where the fits in order would have left it

@@ -19,6 +19,7 @@ import math
 import numpy as np
 import orjson
 
+from hwkeras.serve import json_arrays
 from hwkeras.serve.servable import batched, check_inputs
 
 VERSION = "1"
@@ -90,9 +91,10 @@ def parse_body(body):
     """Request bytes -> the JSON object, or a 400 naming what is wrong.
 
     orjson parses strict JSON: NaN, Infinity and numbers beyond a double (1e400) are refused here,
-    as the bad JSON they are (Python's json would read them as floats)."""
+    as the bad JSON they are (Python's json would read them as floats). Long lists of numbers come
+    back as numpy arrays (``json_arrays``: the same values, in a third of the time)."""
     try:
-        request = orjson.loads(body)
+        request = json_arrays.loads(body)
     except orjson.JSONDecodeError as exc:
         raise RequestError(400, f"the body is not valid JSON ({_one_line(exc)}); send finite numbers, "
                                 f"no NaN or Infinity") from None
@@ -136,6 +138,10 @@ def _rows_to_columns(instances, signature, spec, names):
     if not batched(spec):
         raise RequestError(400, f"signature {signature!r} takes inputs without a batch dimension "
                                 f"({', '.join(names)}); send them in the columnar form {{\"inputs\": ...}}")
+    if isinstance(instances, np.ndarray):  # a long list of numbers (json_arrays): one value per example
+        if len(names) != 1:
+            raise RequestError(400, f"each instance of {signature!r} must be an object naming {', '.join(names)}")
+        return {names[0]: instances}
     if not isinstance(instances, list):
         raise RequestError(400, "\"instances\" must be a list, one entry per example")
     if not instances:

@@ -59,3 +59,34 @@ def test_small_samples_and_no_random_state_fit_in_order(monkeypatch):
     codes, factors = codes_and_factors(3000, 0)
     dci.importance_gbt(codes[:, :2], factors[:, :2], codes[:10, :2], factors[:10, :2], None, n_jobs=2)
     assert calls == []
+
+
+def test_ctrl_c_stops_the_fits_at_once(tmp_path):
+    """The fits run in daemon threads: Ctrl-C ends the process without waiting for trees being built
+    (a 40-class ensemble takes a minute at dlib's size)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "dci.py"
+    script.write_text(
+        "import numpy as np, sys\n"
+        "from hwkeras.metrics import dci\n"
+        "rng = np.random.RandomState(0)\n"
+        "codes, factors = rng.randn(4000, 10), rng.randint(0, 40, size=(4000, 3))\n"
+        "print('fitting', flush=True)\n"
+        "try:\n"
+        "    dci.importance_gbt(codes, factors, codes[:100], factors[:100], rng, n_jobs=3)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('stopped', flush=True)\n"
+        "    sys.exit(130)\n")
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "fitting"
+    time.sleep(2.0)  # the fits are under way (scikit-learn imported, trees being built)
+    assert process.poll() is None
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 130 and "stopped" in out
+    assert time.monotonic() - sent < 10  # the three 40-class ensembles alone would take far longer
