@@ -143,6 +143,9 @@ def one_step(name, initial_path, out, tag, x):
 
 def main(path):
     out = {}
+    # The layers' initializers draw from Keras's global seed (as in ``hwkeras fit --seed``): fixed,
+    # so that every run of the check starts from the same weights and a failure reproduces.
+    keras.utils.set_random_seed(0)
     workdir = os.path.dirname(os.path.abspath(path))
     adversary.permute_dims = per_example_permutation
     for name in MODELS:  # one device first: no distribution is set yet

@@ -19,6 +19,12 @@ from tests import distribute_check
 from tests.helpers import deadline
 
 TOLERANCE = 1e-5  # of the largest update of each group of weights; float32 sums in another order
+# The discriminator starts near chance, so its gradient is a near-cancelling difference between the
+# real and the permuted codes' terms: its largest update is 1e-2 to 1e-4 of the VAE's (same learning
+# rate), while float32's reordering error scales with the terms. Over 8 unseeded runs the worst
+# relative difference was 1.5e-5 (a CI run failed at 1e-5). A wrong split (a replica's share dropped,
+# gradients summed instead of averaged, a replica stepping on stale weights) differs by O(1).
+DISCRIMINATOR_TOLERANCE = 1e-4
 
 
 def run_check(backend, tmp_path):
@@ -56,7 +62,8 @@ def test_two_devices_give_the_one_device_update(record):
             # The weights are float32: each `after` is rounded to its own ulp, which for a weight much
             # larger than its update exceeds TOLERANCE * scale; two such roundings are allowed on top.
             after_one, after_two = out[f"{name}/one/{group}after"], out[f"{name}/two/{group}after"]
-            bound = TOLERANCE * scale + 2 * np.spacing(np.abs(after_one).astype(np.float32))
+            tolerance = DISCRIMINATOR_TOLERANCE if group else TOLERANCE
+            bound = tolerance * scale + 2 * np.spacing(np.abs(after_one).astype(np.float32))
             excess = np.abs(after_two - after_one) - bound
             assert (excess <= 0).all(), (f"{backend} {name} {group}weights: {int((excess > 0).sum())} of "
                                          f"{excess.size} beyond the bound, worst by {excess.max():.3g}")
