@@ -229,6 +229,38 @@ def test_bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving(server, 
     good(server)
 
 
+def test_large_batches_read_by_json_arrays_equal_the_saved_model_and_bad_ones_are_refused(server):
+    """64 images (~350 kB of JSON): over json_arrays.MIN_SPAN_BYTES, so the server reads them without
+    orjson's nested lists; the answers are the in-process model's, and a damaged large body gets the
+    same 400s as a small one."""
+    from hwkeras.serve import json_arrays
+
+    x = images(64, seed=3)
+    body = json.dumps({"signature_name": "reconstruct", "instances": x.tolist()})
+    assert len(body) > 4 * json_arrays.MIN_SPAN_BYTES
+    expected = server.local("reconstruct", images=x)["images"]
+    status, got = server.call("POST", "/v1/models/sm:predict", raw=body.encode())
+    assert status == 200
+    np.testing.assert_allclose(got["predictions"], expected, atol=1e-5)
+    status, got = server.predict({"signature_name": "encode", "inputs": {"images": x.tolist()}})
+    np.testing.assert_allclose(got["outputs"]["mean"], server.local("encode", images=x)["mean"], atol=1e-5)
+
+    def pixel(i, j, k):  # how json.dumps wrote that pixel: its innermost list of one channel
+        return f"[{float(x[i, j, k, 0])!r}]"
+
+    damaged = {
+        "NaN": (body.replace(pixel(5, 3, 2), "[NaN]", 1), "not valid JSON"),
+        "two commas": (body.replace(pixel(2, 2, 2) + ", ", pixel(2, 2, 2) + ",, ", 1), "not valid JSON"),
+        "a ragged row": (body.replace(", " + pixel(7, 4, 15) + "]", "]", 1), "ragged"),
+        "a pixel above 1": (body.replace(pixel(9, 1, 1), "[1.5]", 1), "above 1"),
+    }
+    for what, (text, words) in damaged.items():
+        assert text != body, what
+        status, got = server.call("POST", "/v1/models/sm:predict", raw=text.encode())
+        assert status == 400 and words in got["error"], (what, got)
+    good(server)
+
+
 def test_a_chunked_body_over_the_limit_is_refused_while_it_is_read(server):
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=deadline(60))
     chunk = b" " * 2 ** 16
