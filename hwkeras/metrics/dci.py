@@ -74,18 +74,17 @@ def importance_gbt(codes_train, factors_train, codes_test, factors_test, random_
     One classifier per factor, in factor order, each drawing its trees' seeds from ``random_state``
     where the previous one left it (dlib's order). The fits are independent otherwise, so with a
     ``RandomState`` and enough points they run side by side in threads (``n_jobs`` at once; default
-    ``metric_jobs()``), each started from the state the sequential order would give it
+    ``metric_jobs(num_factors)``), each started from the state the sequential order would give it
     (``_states_after``): the same numbers, bit for bit, in about half the time on 2 cores (DCI is most
     of the suite's time once the codes are tabled; docs/BENCHMARKS.md). Should a scikit-learn release
     draw differently, the states do not meet and the factors are fitted again one after another.
     """
     num_dims, num_factors = codes_train.shape[1], factors_train.shape[1]
-    jobs = metric_jobs() if n_jobs is None else n_jobs
+    jobs = metric_jobs(num_factors) if n_jobs is None else min(n_jobs, num_factors)
     tasks = [(codes_train, factors_train[:, j], codes_test, factors_test[:, j]) for j in range(num_factors)]
     results = None
-    if (isinstance(random_state, np.random.RandomState) and min(jobs, num_factors) > 1
-            and len(codes_train) >= PARALLEL_MIN_POINTS):
-        results = _fit_side_by_side(tasks, random_state, min(jobs, num_factors))
+    if isinstance(random_state, np.random.RandomState) and jobs > 1 and len(codes_train) >= PARALLEL_MIN_POINTS:
+        results = _fit_side_by_side(tasks, random_state, jobs)
     if results is None:
         results = []
         for task in tasks:
@@ -96,16 +95,16 @@ def importance_gbt(codes_train, factors_train, codes_test, factors_test, random_
     return importance, np.mean([r[1] for r in results]), np.mean([r[2] for r in results])
 
 
-#: Below this many training points the classifiers are fitted one after another: starting worker
-#: processes would cost more than it saves (the tests' small samples).
+#: Below this many training points the classifiers are fitted one after another: each fit takes
+#: milliseconds, so threads would save nothing (the tests' small samples take dlib's plain path).
 PARALLEL_MIN_POINTS = 2000
 #: The largest value ``RandomState.randint`` is asked for by scikit-learn's trees for a seed (RAND_R_MAX).
 _TREE_SEED_BOUND = np.iinfo(np.int32).max
 
 
-def metric_jobs():
-    """How many of DCI's classifiers may be fitted at once: $HWKERAS_METRIC_JOBS (1: in order), else all
-    of them when this process may run on more than one CPU.
+def metric_jobs(fits):
+    """How many of DCI's ``fits`` classifiers may be fitted at once: $HWKERAS_METRIC_JOBS (1: in order),
+    else all of them when this process may run on more than one CPU.
 
     Threads, not processes: scikit-learn builds a tree without the GIL (over 90% of a boosted fit), and
     a thread costs no start-up and no copy of the codes. All factors at once rather than one per CPU:
@@ -115,9 +114,9 @@ def metric_jobs():
 
     text = os.environ.get("HWKERAS_METRIC_JOBS")
     if text:
-        return max(1, int(text))
+        return max(1, min(int(text), fits))
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 1 if cpus < 2 else 1 << 30
+    return 1 if cpus < 2 else fits
 
 
 def _fit_factor(codes_train, labels_train, codes_test, labels_test, random_state):

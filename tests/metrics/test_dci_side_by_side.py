@@ -90,3 +90,16 @@ def test_ctrl_c_stops_the_fits_at_once(tmp_path):
     out, _ = process.communicate(timeout=60)
     assert process.returncode == 130 and "stopped" in out
     assert time.monotonic() - sent < 10  # the three 40-class ensembles alone would take far longer
+
+
+def test_metric_jobs_reads_the_environment_and_never_exceeds_the_fits(monkeypatch):
+    import os
+
+    for text, expected in (("1", 1), ("3", 3), ("9", 5), ("0", 1)):
+        monkeypatch.setenv("HWKERAS_METRIC_JOBS", text)
+        assert dci.metric_jobs(5) == expected, text
+    monkeypatch.delenv("HWKERAS_METRIC_JOBS")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert dci.metric_jobs(5) == 1  # one CPU: in order
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert dci.metric_jobs(5) == 5  # all at once
