@@ -81,7 +81,10 @@ def test_ctrl_c_stops_the_fits_at_once(tmp_path):
         "except KeyboardInterrupt:\n"
         "    print('stopped', flush=True)\n"
         "    sys.exit(130)\n")
-    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    # SIGINT restored to its default: a pytest-xdist worker's children inherit it ignored, and a Python
+    # started so never turns Ctrl-C into KeyboardInterrupt (a terminal's process does).
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert process.stdout.readline().strip() == "fitting"
     time.sleep(2.0)  # the fits are under way (scikit-learn imported, trees being built)
     assert process.poll() is None
