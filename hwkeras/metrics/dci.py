@@ -19,6 +19,7 @@ done, so the samples are untouched) to make the score a function of the seed alo
 
 import numpy as np
 
+from hwkeras.errors import UserError
 from hwkeras.metrics import utils
 
 #: disentanglement_lib, config/unsupervised_study_v1/metric_configs/dci.gin; ``batch_size`` is the
@@ -112,8 +113,11 @@ def metric_jobs(fits):
     (40 classes of dSprites' 113) no longer decides the wall time alone (docs/BENCHMARKS.md)."""
     import os
 
-    text = os.environ.get("HWKERAS_METRIC_JOBS")
+    text = os.environ.get("HWKERAS_METRIC_JOBS", "").strip()
     if text:
+        if not text.isdigit():
+            raise UserError(f"HWKERAS_METRIC_JOBS={text!r} is not a whole number: set it to 1 to fit DCI's "
+                            "classifiers in order, or to how many may run at once (or unset it).")
         return max(1, min(int(text), fits))
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return 1 if cpus < 2 else fits

@@ -2,7 +2,9 @@
 metric's random state where the fits in order would (hwkeras/metrics/dci.py, ``_fit_side_by_side``)."""
 
 import numpy as np
+import pytest
 
+from hwkeras.errors import UserError
 from hwkeras.metrics import dci
 
 
@@ -101,6 +103,10 @@ def test_metric_jobs_reads_the_environment_and_never_exceeds_the_fits(monkeypatc
     for text, expected in (("1", 1), ("3", 3), ("9", 5), ("0", 1)):
         monkeypatch.setenv("HWKERAS_METRIC_JOBS", text)
         assert dci.metric_jobs(5) == expected, text
+    for text in ("two", "-1", "1.5"):
+        monkeypatch.setenv("HWKERAS_METRIC_JOBS", text)
+        with pytest.raises(UserError, match="HWKERAS_METRIC_JOBS=.* is not a whole number: set it to 1"):
+            dci.metric_jobs(5)
     monkeypatch.delenv("HWKERAS_METRIC_JOBS")
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
     assert dci.metric_jobs(5) == 1  # one CPU: in order
