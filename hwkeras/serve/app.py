@@ -169,17 +169,9 @@ def start(path, runtime, name, host, port, replicas, max_batch_size, batch_wait_
     from hwkeras.errors import Failed
 
     if address:
-        from hwkeras.frameworks import muted_native_stderr
+        from hwkeras.frameworks import join_ray_cluster
 
-        try:
-            # Muted: a cluster that refuses this process (a token missing) has Ray's C++ client print a
-            # warning a second for ~20 s before it gives up; the line below says what went wrong.
-            with muted_native_stderr():
-                ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise Failed(f"cannot join the Ray cluster at --address {address}: {_cause(str(exc))} (is it "
-                         f"running, and is its auth token here: RAY_AUTH_MODE=token with RAY_AUTH_TOKEN or "
-                         f"~/.ray/auth_token?)") from None
+        join_ray_cluster(address, logging_level=logging.WARNING, log_to_driver=False)
     else:
         # A local Ray sized to the replicas: each replica holds one CPU (its TensorFlow uses the
         # machine's cores as it would outside Ray); the proxy and controller hold none. "local": a new

@@ -93,6 +93,8 @@ def run_sweep(plan, options, select_by, new, write_page=None):
         return finish(plan, options, select_by, write_page)
     try:
         resources = runner.start(options.get("address"))
+    except UserError:
+        raise  # a cluster that cannot be joined, said in full
     except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, ValueError: the address or the machine
         raise UserError(f"Ray could not start{' at ' + options['address'] if options.get('address') else ''}: "
                          f"{one_line(exc)}") from None

@@ -1,7 +1,8 @@
 """``hwkeras serve`` beside a running Ray cluster (``ray start --head``): with ``--address`` it deploys
 onto that cluster and leaves it running when it stops; without, it starts its own local Ray even when
 ``RAY_ADDRESS`` names the cluster (Ray's ``ray.init()`` would otherwise join it, and the replicas'
-CPU request would be refused there)."""
+CPU request would be refused there). A cluster that cannot be joined is one line, for ``hwkeras
+sweep --address`` too."""
 
 import os
 import secrets
@@ -121,17 +122,23 @@ def test_without_address_a_local_ray_is_started_even_beside_a_cluster(cluster, e
     assert head.poll() is None and answers(port)
 
 
-def test_a_cluster_that_wants_a_token_missing_here_is_one_error_line(cluster, export):
+@pytest.mark.parametrize("command", ["serve", "sweep"])
+def test_a_cluster_that_wants_a_token_missing_here_is_one_error_line(cluster, export, command):
+    """Both commands that take --address join through ``frameworks.join_ray_cluster``; nothing written."""
     address, _, head = cluster
     root, _ = export
     # No token anywhere (HOME moved, so no ~/.ray/auth_token); Ray's client tries once a second, 20
     # times by default, printing a C++ warning each time: 3 tries here.
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
     env.update(RAY_USAGE_STATS_ENABLED="0", RAY_NUM_REDIS_GET_RETRIES="3", HOME=str(root))
-    done = subprocess.run([HWKERAS, "serve", str(root / "sm"), "--address", address, "--port", str(free_port())],
-                          capture_output=True, text=True, env=env, timeout=deadline(180))
+    out = root / f"{command}-out"
+    args = {"serve": [str(root / "sm"), "--port", str(free_port())],
+            "sweep": ["--model", "vae", "--seeds", "1", "--steps", "4", "--batch-size", "4", "--image-size", "32",
+                      "--latent-dim", "2", "--hidden-units", "8", "--output-dir", str(out)]}[command]
+    done = subprocess.run([HWKERAS, command, *args, "--address", address], capture_output=True, text=True,
+                          env=env, timeout=deadline(180))
     lines = done.stderr.strip().splitlines()
-    assert done.returncode == 1 and len(lines) == 1, done.stderr
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert lines[0].startswith(f"Error: cannot join the Ray cluster at --address {address}: ") and \
         "RAY_AUTH_MODE=token with RAY_AUTH_TOKEN or ~/.ray/auth_token" in lines[0], lines[0]
-    assert head.poll() is None
+    assert not out.exists() and head.poll() is None
