@@ -97,21 +97,3 @@ def set_random_seed(seed):
     with muted_native_stderr():
         keras.utils.set_random_seed(seed)
 
-
-def join_ray_cluster(address, **options):
-    """``ray.init(address=address, **options)`` for ``--address``: quietly, and a cluster that cannot be
-    joined is one ``UserError`` line (``hwkeras serve`` and ``hwkeras sweep`` both join this way).
-
-    Muted while joining: a cluster that refuses this process (Ray's token authentication, on by
-    default once ~/.ray/auth_token exists, is never turned on for an explicit address) has Ray's C++
-    client print a warning a second for about 20 s before it gives up."""
-    import ray
-
-    try:
-        with muted_native_stderr():
-            ray.init(address=address, **options)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        cause = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-        raise UserError(f"cannot join the Ray cluster at --address {address}: {cause} (is it running, and is "
-                        f"its auth token here: RAY_AUTH_MODE=token with RAY_AUTH_TOKEN or ~/.ray/auth_token?)") \
-            from None

@@ -169,9 +169,9 @@ def start(path, runtime, name, host, port, replicas, max_batch_size, batch_wait_
     from hwkeras.errors import Failed
 
     if address:
-        from hwkeras.frameworks import join_ray_cluster
+        from hwkeras import ray_cluster
 
-        join_ray_cluster(address, logging_level=logging.WARNING, log_to_driver=False)
+        ray_cluster.join(address, logging_level=logging.WARNING, log_to_driver=False)
     else:
         # A local Ray sized to the replicas: each replica holds one CPU (its TensorFlow uses the
         # machine's cores as it would outside Ray); the proxy and controller hold none. "local": a new

@@ -35,9 +35,9 @@ def start(address=None):
     warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
     options = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
     if address:
-        from hwkeras.frameworks import join_ray_cluster
+        from hwkeras import ray_cluster
 
-        join_ray_cluster(address, **options)
+        ray_cluster.join(address, **options)
     else:
         # "local": a fresh instance of our own, even when another Ray runs on this machine.
         ray.init(address="local", object_store_memory=OBJECT_STORE_BYTES, **options)

@@ -56,6 +56,30 @@ class Server:
             **{k: tf.constant(v) for k, v in inputs.items()}).items()}
 
 
+def wait_until_serving(process, log_path, name="sm"):
+    """Until ``hwkeras serve`` says it serves (once every replica is up); fails with its log if it
+    exits or takes too long."""
+    give_up = time.monotonic() + deadline(300)
+    while f"Serving {name}" not in log_path.read_text():
+        if process.poll() is not None:
+            pytest.fail(f"hwkeras serve exited ({process.returncode}):\n{log_path.read_text()}")
+        if time.monotonic() > give_up:
+            pytest.fail(f"hwkeras serve did not start:\n{log_path.read_text()}")
+        time.sleep(0.5)
+
+
+def stop_with_ctrl_c(process):
+    """Ctrl-C to the command's process group (it stops its Ray itself); SIGKILL if it does not end."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=deadline(180))  # Ray Serve's shutdown took over 60 s on a loaded 2-core machine
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     import tensorflow as tf
@@ -72,22 +96,11 @@ def server(tmp_path_factory):
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     served = Server(port, model, tf.saved_model.load(str(root / "sm")).signatures, root)
     try:
-        give_up = time.monotonic() + deadline(300)
-        while "Serving sm" not in (root / "server.log").read_text():  # said once every replica is up
-            if process.poll() is not None:
-                pytest.fail(f"hwkeras serve exited ({process.returncode}):\n{(root / 'server.log').read_text()}")
-            if time.monotonic() > give_up:
-                pytest.fail(f"hwkeras serve did not start:\n{(root / 'server.log').read_text()}")
-            time.sleep(0.5)
+        wait_until_serving(process, root / "server.log")
         assert served.call("GET", "/v1/models/sm")[0] == 200
         yield served
     finally:
-        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the command stops Ray itself
-        try:
-            process.wait(timeout=deadline(180))  # Ray Serve's shutdown took over 60 s on a loaded 2-core machine
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_with_ctrl_c(process)
         log.close()
     assert "Stopped serving sm" in (root / "server.log").read_text()
 

@@ -18,7 +18,7 @@ import pytest
 
 from tests.helpers import deadline
 from tests.serve import tiny
-from tests.serve.test_server import HWKERAS, Server, free_port, images
+from tests.serve.test_server import HWKERAS, Server, free_port, images, stop_with_ctrl_c, wait_until_serving
 
 RAY = os.path.join(os.path.dirname(sys.executable), "ray")
 # Ray's token authentication, as `ray start` turns it on once ~/.ray/auth_token exists (a local Ray of
@@ -72,13 +72,7 @@ def serve_until_stopped(root, model, extra, env):
             [HWKERAS, "serve", str(root / "sm"), "--name", "sm", "--port", str(port), *extra],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         try:
-            give_up = time.monotonic() + deadline(300)
-            while "Serving sm" not in log_path.read_text():
-                if process.poll() is not None:
-                    pytest.fail(f"hwkeras serve exited ({process.returncode}):\n{log_path.read_text()}")
-                if time.monotonic() > give_up:
-                    pytest.fail(f"hwkeras serve did not start:\n{log_path.read_text()}")
-                time.sleep(0.5)
+            wait_until_serving(process, log_path)
             served = Server(port, model, tf.saved_model.load(str(root / "sm")).signatures, root)
             x = images(3, seed=4)
             status, got = served.predict({"signature_name": "encode", "instances": x.tolist()})
@@ -86,13 +80,7 @@ def serve_until_stopped(root, model, extra, env):
             np.testing.assert_allclose([row["mean"] for row in got["predictions"]],
                                        served.local("encode", images=x)["mean"], atol=1e-5)
         finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGINT)
-                try:
-                    process.wait(timeout=deadline(180))
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+            stop_with_ctrl_c(process)
     return process.returncode, log_path.read_text()
 
 
@@ -124,7 +112,7 @@ def test_without_address_a_local_ray_is_started_even_beside_a_cluster(cluster, e
 
 @pytest.mark.parametrize("command", ["serve", "sweep"])
 def test_a_cluster_that_wants_a_token_missing_here_is_one_error_line(cluster, export, command):
-    """Both commands that take --address join through ``frameworks.join_ray_cluster``; nothing written."""
+    """Both commands that take --address join through ``hwkeras.ray_cluster.join``; nothing written."""
     address, _, head = cluster
     root, _ = export
     # No token anywhere (HOME moved, so no ~/.ray/auth_token); Ray's client tries once a second, 20

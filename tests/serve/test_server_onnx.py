@@ -5,14 +5,13 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 import numpy as np
 import pytest
 
 from tests.helpers import deadline
 from tests.serve import tiny
-from tests.serve.test_server import HWKERAS, Server, free_port, images
+from tests.serve.test_server import HWKERAS, Server, free_port, images, stop_with_ctrl_c, wait_until_serving
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NO_TENSORFLOW = os.path.join(ROOT, "tests", "without_tensorflow")
@@ -39,21 +38,10 @@ def onnx_server(tmp_path_factory):
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     served = Server(port, model, tf.saved_model.load(str(root / "sm")).signatures, root)
     try:
-        give_up = time.monotonic() + deadline(300)
-        while "Serving sm" not in (root / "server.log").read_text():
-            if process.poll() is not None:
-                pytest.fail(f"hwkeras serve exited ({process.returncode}):\n{(root / 'server.log').read_text()}")
-            if time.monotonic() > give_up:
-                pytest.fail(f"hwkeras serve did not start:\n{(root / 'server.log').read_text()}")
-            time.sleep(0.5)
+        wait_until_serving(process, root / "server.log")
         yield served
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=deadline(180))
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_with_ctrl_c(process)
         log.close()
     assert "Stopped serving sm" in (root / "server.log").read_text()
 
