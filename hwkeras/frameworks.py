@@ -96,4 +96,3 @@ def set_random_seed(seed):
     keras = start_keras()
     with muted_native_stderr():
         keras.utils.set_random_seed(seed)
-

@@ -5,6 +5,7 @@ imports Ray: tests/sweep/test_sweep.py).
 """
 
 from hwkeras.errors import UserError
+from hwkeras.files import one_line
 from hwkeras.frameworks import muted_native_stderr
 
 
@@ -21,7 +22,6 @@ def join(address, **options):
         with muted_native_stderr():
             ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        cause = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-        raise UserError(f"cannot join the Ray cluster at --address {address}: {cause} (is it running, and is "
+        raise UserError(f"cannot join the Ray cluster at --address {address}: {one_line(exc)} (is it running, and is "
                         f"its auth token here: RAY_AUTH_MODE=token with RAY_AUTH_TOKEN or ~/.ray/auth_token?)") \
             from None

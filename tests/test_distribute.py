@@ -23,7 +23,7 @@ TOLERANCE = 1e-5  # of the largest update of each group of weights; float32 sums
 # real and the permuted codes' terms: its largest update is 1e-2 to 1e-4 of the VAE's (same learning
 # rate), while float32's reordering error scales with the terms. Over 8 unseeded runs the worst
 # relative difference was 1.5e-5 (a CI run failed at 1e-5). A wrong split (a replica's share dropped,
-# gradients summed instead of averaged, a replica stepping on stale weights) differs by O(1).
+# gradients summed instead of averaged, a replica stepping on stale weights) would differ by O(1).
 DISCRIMINATOR_TOLERANCE = 1e-4
 
 
